@@ -1,0 +1,1 @@
+//! The `lsm` command line: the embedded REPL.

@@ -1,0 +1,18 @@
+//! The storage engine: WAL, memtables, SSTables, manifest, iterators and snapshots.
+//!
+//! This layer is a synchronous library with its own typed [`Error`]. It knows nothing
+//! of HTTP, JSON, indexes or WebAssembly; the layers above reach it through `Db`.
+
+pub mod coding;
+pub mod error;
+pub mod iter;
+pub mod sstable;
+pub mod stats;
+pub mod types;
+pub mod wal;
+
+pub use error::{Error, Result};
+pub use types::{
+    BatchOp, InternalKey, SeqNo, ValueKind, WriteBatch, MAX_BATCH_SIZE, MAX_KEY_SIZE,
+    MAX_VALUE_SIZE,
+};

@@ -1,0 +1,21 @@
+//! # lsm
+//!
+//! An LSM-tree key-value store: `key: String -> value: bytes`.
+//!
+//! Writes go to a write-ahead log and an in-memory table (the *memtable*); when the
+//! memtable is full it is frozen and written by a background thread to an immutable,
+//! sorted, checksummed file (an *SSTable*). Reads merge the memtables and the tables,
+//! newest version first. A manifest records which tables are live, so a crash at any
+//! moment leaves a database that opens with every acknowledged write.
+//!
+//! Limits: keys are non-empty UTF-8 of at most [`engine::MAX_KEY_SIZE`] bytes; values
+//! are at most [`engine::MAX_VALUE_SIZE`] bytes.
+//!
+//! The layers, bottom up: [`engine`] (the storage engine, which knows nothing of HTTP,
+//! JSON, indexes or WASM) and [`cli`] (the `lsm` command line).
+
+#![deny(clippy::unwrap_used)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod engine;

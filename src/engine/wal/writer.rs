@@ -1,0 +1,119 @@
+//! The segment writer: creates a segment, appends pre-encoded records, syncs.
+//!
+//! Records are encoded by the caller (see
+//! [`encode_batch_record`](super::encode_batch_record)) so that the records of several
+//! batches can be concatenated and written with one call (group commit).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::format::{encode_header, HEADER_LEN};
+use super::{segment_path, sync_dir};
+use crate::engine::error::{Error, Result};
+
+/// Appends records to one WAL segment.
+///
+/// After a failed write or sync the file's contents are unknown (part of a write may
+/// have landed; a failed fsync may have dropped dirty pages), so the writer refuses
+/// every later call with [`Error::Poisoned`] instead of appending after damage.
+#[derive(Debug)]
+pub struct WalWriter {
+    path: PathBuf,
+    id: u64,
+    file: File,
+    size: u64,
+    failed: Option<String>,
+}
+
+impl WalWriter {
+    /// Creates segment `id` in `dir` (it must not exist), writes and fsyncs the header,
+    /// then fsyncs the directory so the new name survives a crash.
+    pub fn create(dir: &Path, id: u64) -> Result<Self> {
+        let path = segment_path(dir, id);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let written = file
+            .write_all(&encode_header(id))
+            .and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            // Best effort: a half-made segment would block a retry with the same id.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(&path, e));
+        }
+        sync_dir(dir)?;
+        Ok(WalWriter {
+            path,
+            id,
+            file,
+            size: HEADER_LEN as u64,
+            failed: None,
+        })
+    }
+
+    /// The segment id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in the file: the header plus every record appended.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Writes pre-encoded records (one or several batches' records concatenated) with a
+    /// single `write_all`, so they have reached the OS when this returns. Durability
+    /// needs a [`sync`](Self::sync) as well.
+    pub fn append(&mut self, encoded_records: &[u8]) -> Result<()> {
+        self.check_usable()?;
+        if encoded_records.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.write_all(encoded_records) {
+            return Err(self.fail("write", e));
+        }
+        self.size += encoded_records.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable (`fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if let Err(e) = self.file.sync_data() {
+            return Err(self.fail("sync", e));
+        }
+        Ok(())
+    }
+
+    /// A second handle on the same file, so another thread can `fdatasync` it without
+    /// holding the writer (periodic sync). A failure of `sync_data` on that handle has
+    /// the same meaning as a failed [`sync`](Self::sync): the log can no longer be
+    /// trusted, and the caller must stop acknowledging writes.
+    pub fn sync_handle(&self) -> Result<File> {
+        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.failed {
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, what: &str, e: std::io::Error) -> Error {
+        self.failed = Some(format!(
+            "{what} of WAL segment {} failed: {e}",
+            self.path.display()
+        ));
+        Error::io(&self.path, e)
+    }
+}

@@ -2,7 +2,7 @@
 //! checksummed records, one record per write batch. See `docs/format.md`,
 //! "WAL format (version 1)".
 //!
-//! This module owns the segment naming and listing; [`format`] owns the bytes,
+//! This module owns the segment naming and listing; [`format`](mod@format) owns the bytes,
 //! [`WalWriter`] the appending and [`replay_segment`] the recovery.
 
 pub mod format;

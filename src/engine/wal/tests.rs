@@ -447,3 +447,28 @@ proptest! {
         prop_assert_eq!(outcome.last_seq, last);
     }
 }
+
+#[test]
+fn torn_large_record_is_cut() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut data = encode_header(0).to_vec();
+    let small = small_batches(1, 2);
+    for (seq, b) in &small {
+        encode_batch_record(&mut data, *seq, b);
+    }
+    let valid = data.len();
+    let mut big = WriteBatch::new();
+    big.put(
+        "big",
+        (0..8 << 20)
+            .map(|_| rng.random::<u8>())
+            .collect::<Vec<u8>>(),
+    );
+    big.put("ones", vec![1u8; 1 << 20]);
+    encode_batch_record(&mut data, 10, &big);
+    for cut in [valid + 5, valid + 4096, data.len() / 2, data.len() - 1] {
+        let (outcome, got) = decode(&data[..cut], true).expect("torn");
+        assert_eq!(got, small);
+        assert_eq!(outcome.truncated_at, Some(valid as u64));
+    }
+}

@@ -141,7 +141,9 @@ impl Error {
     pub fn is_corruption(&self) -> bool {
         matches!(
             self,
-            Error::ChecksumMismatch { .. } | Error::Corruption { .. } | Error::UnsupportedVersion { .. }
+            Error::ChecksumMismatch { .. }
+                | Error::Corruption { .. }
+                | Error::UnsupportedVersion { .. }
         )
     }
 }

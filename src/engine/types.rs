@@ -228,7 +228,10 @@ mod tests {
     #[test]
     fn keys_are_validated() {
         assert!(matches!(validate_key(b""), Err(Error::InvalidKey(_))));
-        assert!(matches!(validate_key(&[0xff, 0xfe]), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            validate_key(&[0xff, 0xfe]),
+            Err(Error::InvalidKey(_))
+        ));
         assert!(matches!(
             validate_key(&vec![b'a'; MAX_KEY_SIZE + 1]),
             Err(Error::KeyTooLarge { .. })

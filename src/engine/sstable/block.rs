@@ -1,0 +1,546 @@
+//! The block format shared by data blocks and the index block: a run of prefix-compressed
+//! entries followed by an array of restart offsets. This file owns building a block,
+//! parsing one read from disk ([`Block`]) and walking it ([`BlockIter`]), plus the 5-byte
+//! trailer (compression byte + CRC32) that follows every block on disk.
+//!
+//! It does not know about files: decoding failures come back as [`BlockError`] with the
+//! offset inside the block, and the table turns them into an `Error` naming the file.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::engine::coding::{put_varint, Reader};
+use crate::engine::types::{compare_internal, SeqNo, ValueKind};
+
+/// Bytes after every block on disk: `compression u8 | crc32 u32`.
+pub(crate) const BLOCK_TRAILER_LEN: usize = 5;
+
+/// The only compression byte version 1 writes or reads: the block is stored as is.
+pub(crate) const COMPRESSION_NONE: u8 = 0;
+
+/// Computes the trailer that follows `block` on disk.
+pub(crate) fn block_trailer(block: &[u8]) -> [u8; BLOCK_TRAILER_LEN] {
+    let crc = block_crc(block, COMPRESSION_NONE);
+    let mut out = [0u8; BLOCK_TRAILER_LEN];
+    out[0] = COMPRESSION_NONE;
+    out[1..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The CRC32 of `block` followed by its compression byte, as stored in the trailer.
+pub(crate) fn block_crc(block: &[u8], compression: u8) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(block);
+    hasher.update(&[compression]);
+    hasher.finalize()
+}
+
+/// A decoding failure inside one block: `pos` is the byte offset within the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlockError {
+    /// Offset inside the block where decoding failed.
+    pub pos: usize,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+fn fail<T>(pos: usize, reason: &'static str) -> Result<T, BlockError> {
+    Err(BlockError { pos, reason })
+}
+
+/// Accumulates sorted entries into one block's bytes.
+#[derive(Debug)]
+pub(crate) struct BlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    restart_interval: usize,
+    since_restart: usize,
+    entries: usize,
+    last_key: Vec<u8>,
+}
+
+impl BlockBuilder {
+    /// A builder that restarts prefix compression every `restart_interval` entries.
+    pub fn new(restart_interval: usize) -> Self {
+        BlockBuilder {
+            buf: Vec::new(),
+            restarts: Vec::new(),
+            restart_interval: restart_interval.max(1),
+            since_restart: 0,
+            entries: 0,
+            last_key: Vec::new(),
+        }
+    }
+
+    /// Appends one entry. The caller guarantees internal-key order.
+    pub fn add(&mut self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+        let shared = if self.entries == 0 || self.since_restart >= self.restart_interval {
+            // Offsets past u32::MAX are refused when the block is finished.
+            self.restarts
+                .push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
+            self.since_restart = 0;
+            0
+        } else {
+            common_prefix(&self.last_key, user_key)
+        };
+        let unshared = &user_key[shared..];
+        put_varint(&mut self.buf, shared as u64);
+        put_varint(&mut self.buf, unshared.len() as u64);
+        put_varint(&mut self.buf, seq);
+        self.buf.push(kind as u8);
+        put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(unshared);
+        self.buf.extend_from_slice(value);
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(unshared);
+        self.since_restart += 1;
+        self.entries += 1;
+    }
+
+    /// Size of the block if it were finished now.
+    pub fn size_estimate(&self) -> usize {
+        self.buf.len() + 4 * self.restarts.len() + 4
+    }
+
+    /// True when no entry was added since the last reset.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Appends the restart array and returns the block's bytes, leaving the builder empty.
+    /// `None` when the block is too large for its offsets to fit in 32 bits.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let too_large = self.size_estimate() > u32::MAX as usize;
+        let mut out = std::mem::take(&mut self.buf);
+        for r in &self.restarts {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        let n = self.restarts.len() as u32;
+        out.extend_from_slice(&n.to_le_bytes());
+        self.restarts.clear();
+        self.since_restart = 0;
+        self.entries = 0;
+        self.last_key.clear();
+        (!too_large).then_some(out)
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A parsed block: its bytes (without trailer) and the location of its restart array.
+/// Immutable and shared through the block cache.
+pub struct Block {
+    data: Vec<u8>,
+    restarts_offset: usize,
+    num_restarts: usize,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("size", &self.data.len())
+            .field("restarts", &self.num_restarts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Block {
+    /// Validates the restart array of `data` (a block without its trailer).
+    pub(crate) fn new(data: Vec<u8>) -> Result<Block, BlockError> {
+        let len = data.len();
+        if len < 4 {
+            return fail(0, "block shorter than its restart count");
+        }
+        let count_pos = len - 4;
+        let n = read_u32(&data, count_pos) as usize;
+        if n > count_pos / 4 {
+            return fail(count_pos, "restart count larger than the block");
+        }
+        let restarts_offset = count_pos - 4 * n;
+        let block = Block {
+            data,
+            restarts_offset,
+            num_restarts: n,
+        };
+        let mut prev: Option<usize> = None;
+        for i in 0..n {
+            let r = block.restart(i);
+            let ok = r < restarts_offset && prev.map_or(r == 0, |p| r > p);
+            if !ok {
+                return fail(
+                    restarts_offset + 4 * i,
+                    "restart offset out of order or range",
+                );
+            }
+            prev = Some(r);
+        }
+        if n == 0 && restarts_offset != 0 {
+            return fail(count_pos, "entries without a restart point");
+        }
+        Ok(block)
+    }
+
+    /// Size of the block in bytes (without trailer); the block cache's weight.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Walks every entry header and checks that each restart offset is the start of an
+    /// entry that shares no prefix. Reads only use restart points through binary
+    /// search, so this is what catches a restart array that points mid-entry.
+    pub(crate) fn check_restarts(&self) -> Result<(), BlockError> {
+        let entries = &self.data[..self.restarts_offset];
+        let (mut pos, mut next) = (0, 0);
+        while pos < entries.len() {
+            let h = decode_header(entries, pos)?;
+            if next < self.num_restarts && self.restart(next) == pos {
+                if h.shared != 0 {
+                    return fail(pos, "restart entry shares a prefix");
+                }
+                next += 1;
+            }
+            pos = h.value.end;
+        }
+        if next != self.num_restarts {
+            return fail(
+                self.restarts_offset + 4 * next,
+                "restart offset is not at an entry",
+            );
+        }
+        Ok(())
+    }
+
+    fn restart(&self, i: usize) -> usize {
+        read_u32(&self.data, self.restarts_offset + 4 * i) as usize
+    }
+
+    /// The key at restart point `i`, where no prefix is shared.
+    fn restart_key(&self, i: usize) -> Result<(&[u8], SeqNo), BlockError> {
+        let pos = self.restart(i);
+        let h = decode_header(&self.data[..self.restarts_offset], pos)?;
+        if h.shared != 0 {
+            return fail(pos, "restart entry shares a prefix");
+        }
+        Ok((&self.data[h.key_suffix.clone()], h.seq))
+    }
+}
+
+fn read_u32(data: &[u8], pos: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[pos..pos + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// One decoded entry header, with the ranges of its key suffix and value in the block.
+struct EntryHeader {
+    shared: usize,
+    key_suffix: Range<usize>,
+    seq: SeqNo,
+    kind: ValueKind,
+    value: Range<usize>,
+}
+
+/// Decodes the entry at `pos` of `entries` (the block bytes before the restart array).
+fn decode_header(entries: &[u8], pos: usize) -> Result<EntryHeader, BlockError> {
+    let Some(tail) = entries.get(pos..) else {
+        return fail(pos, "entry offset past the entries");
+    };
+    let mut r = Reader::new(tail);
+    let err = |e: crate::engine::coding::DecodeError| BlockError { pos, reason: e.0 };
+    let shared = r.varint_len(usize::MAX).map_err(err)?;
+    let unshared = r.varint_len(tail.len()).map_err(err)?;
+    let seq = r.varint().map_err(err)?;
+    let kind_pos = pos + r.position();
+    let kind = ValueKind::from_u8(r.u8().map_err(err)?);
+    let Some(kind) = kind else {
+        return fail(kind_pos, "unknown value kind");
+    };
+    let value_len = r.varint_len(tail.len()).map_err(err)?;
+    let key_start = pos + r.position();
+    r.bytes(unshared).map_err(err)?;
+    let value_start = pos + r.position();
+    r.bytes(value_len).map_err(err)?;
+    Ok(EntryHeader {
+        shared,
+        key_suffix: key_start..value_start,
+        seq,
+        kind,
+        value: value_start..value_start + value_len,
+    })
+}
+
+/// A cursor over the entries of one [`Block`].
+#[derive(Debug)]
+pub(crate) struct BlockIter {
+    block: Arc<Block>,
+    /// Offset of the entry after the current one (`restarts_offset` at the end).
+    next_pos: usize,
+    key: Vec<u8>,
+    seq: SeqNo,
+    kind: ValueKind,
+    value: Range<usize>,
+    valid: bool,
+}
+
+impl BlockIter {
+    /// An unpositioned cursor over `block`.
+    pub fn new(block: Arc<Block>) -> Self {
+        BlockIter {
+            block,
+            next_pos: 0,
+            key: Vec::new(),
+            seq: 0,
+            kind: ValueKind::Put,
+            value: 0..0,
+            valid: false,
+        }
+    }
+
+    /// True while positioned on an entry.
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The current entry's user key.
+    pub fn user_key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The current entry's sequence number.
+    pub fn seq(&self) -> SeqNo {
+        self.seq
+    }
+
+    /// The current entry's kind.
+    pub fn kind(&self) -> ValueKind {
+        self.kind
+    }
+
+    /// The current entry's value.
+    pub fn value(&self) -> &[u8] {
+        &self.block.data[self.value.clone()]
+    }
+
+    /// Offset of the current entry's successor inside the block (for error reports).
+    pub fn next_offset(&self) -> usize {
+        self.next_pos
+    }
+
+    /// Positions at the first entry.
+    pub fn seek_to_first(&mut self) -> Result<(), BlockError> {
+        self.seek_to_restart(0);
+        self.next()
+    }
+
+    fn seek_to_restart(&mut self, i: usize) {
+        self.key.clear();
+        self.valid = false;
+        self.next_pos = if i < self.block.num_restarts {
+            self.block.restart(i)
+        } else {
+            self.block.restarts_offset
+        };
+    }
+
+    /// Moves to the next entry; past the last one the cursor becomes invalid.
+    pub fn next(&mut self) -> Result<(), BlockError> {
+        let end = self.block.restarts_offset;
+        if self.next_pos >= end {
+            self.valid = false;
+            return Ok(());
+        }
+        let pos = self.next_pos;
+        let decoded = decode_header(&self.block.data[..end], pos);
+        let h = match decoded {
+            Ok(h) if h.shared <= self.key.len() => h,
+            Ok(_) => {
+                self.valid = false;
+                return fail(pos, "shared key prefix longer than the previous key");
+            }
+            Err(e) => {
+                self.valid = false;
+                return Err(e);
+            }
+        };
+        self.key.truncate(h.shared);
+        self.key
+            .extend_from_slice(&self.block.data[h.key_suffix.clone()]);
+        self.seq = h.seq;
+        self.kind = h.kind;
+        self.next_pos = h.value.end;
+        self.value = h.value;
+        self.valid = true;
+        Ok(())
+    }
+
+    /// Positions at the first entry `>= (user_key, seq)` in internal-key order, or makes
+    /// the cursor invalid when every entry is smaller.
+    pub fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<(), BlockError> {
+        let n = self.block.num_restarts;
+        if n == 0 {
+            self.seek_to_restart(0);
+            return Ok(());
+        }
+        // Last restart point whose key is < target (or the first one).
+        let (mut lo, mut hi) = (0, n - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let (k, s) = self
+                .block
+                .restart_key(mid)
+                .inspect_err(|_| self.valid = false)?;
+            if compare_internal(k, s, user_key, seq) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        self.seek_to_restart(lo);
+        loop {
+            self.next()?;
+            if !self.valid || compare_internal(&self.key, self.seq, user_key, seq) != Ordering::Less
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seek target and the (user key, seq) it must land on, if any.
+    type SeekCase<'a> = (&'a [u8], SeqNo, Option<(&'a [u8], SeqNo)>);
+
+    fn build(entries: &[(&[u8], SeqNo, ValueKind, &[u8])], interval: usize) -> Arc<Block> {
+        let mut b = BlockBuilder::new(interval);
+        for (k, s, kind, v) in entries {
+            b.add(k, *s, *kind, v);
+        }
+        let bytes = b.finish().expect("small block");
+        Arc::new(Block::new(bytes).expect("valid block"))
+    }
+
+    fn collect(it: &mut BlockIter) -> Vec<(Vec<u8>, SeqNo, Vec<u8>)> {
+        let mut out = Vec::new();
+        while it.valid() {
+            out.push((it.user_key().to_vec(), it.seq(), it.value().to_vec()));
+            it.next().expect("decodes");
+        }
+        out
+    }
+
+    #[test]
+    fn prefix_compression_and_restarts_round_trip() {
+        let keys: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("user:{i:05}").into_bytes())
+            .collect();
+        let big = vec![7u8; 10_000];
+        for interval in [1, 2, 16, 1000] {
+            let entries: Vec<(&[u8], SeqNo, ValueKind, &[u8])> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let v: &[u8] = match i % 3 {
+                        0 => b"",
+                        1 => &big,
+                        _ => k,
+                    };
+                    (k.as_slice(), i as SeqNo, ValueKind::Put, v)
+                })
+                .collect();
+            let block = build(&entries, interval);
+            let mut it = BlockIter::new(block.clone());
+            it.seek_to_first().expect("decodes");
+            let got = collect(&mut it);
+            assert_eq!(got.len(), 100);
+            for (g, e) in got.iter().zip(&entries) {
+                assert_eq!((g.0.as_slice(), g.1, g.2.as_slice()), (e.0, e.1, e.3));
+            }
+            assert_eq!(block.num_restarts, 100usize.div_ceil(interval));
+        }
+    }
+
+    #[test]
+    fn shared_prefixes_shrink_the_block() {
+        let keys: Vec<Vec<u8>> = (0..64)
+            .map(|i| format!("a-rather-long-common-prefix/{i:04}").into_bytes())
+            .collect();
+        let mut b = BlockBuilder::new(16);
+        for k in &keys {
+            b.add(k, 1, ValueKind::Put, b"");
+        }
+        let raw: usize = keys.iter().map(|k| k.len()).sum();
+        let size = b.finish().expect("small").len();
+        assert!(size < raw / 2, "block of {size} bytes for {raw} key bytes");
+    }
+
+    #[test]
+    fn seek_finds_first_entry_at_or_after_target() {
+        let entries: Vec<(&[u8], SeqNo, ValueKind, &[u8])> = vec![
+            (b"b", 9, ValueKind::Put, b"b9"),
+            (b"b", 5, ValueKind::Delete, b""),
+            (b"b", 2, ValueKind::Put, b"b2"),
+            (b"d", 4, ValueKind::Put, b"d4"),
+            (b"f", 1, ValueKind::Put, b"f1"),
+        ];
+        for interval in [1, 2, 16] {
+            let mut it = BlockIter::new(build(&entries, interval));
+            let cases: &[SeekCase<'_>] = &[
+                (b"a", 100, Some((b"b", 9))),
+                (b"b", 100, Some((b"b", 9))),
+                (b"b", 6, Some((b"b", 5))),
+                (b"b", 5, Some((b"b", 5))),
+                (b"b", 1, Some((b"d", 4))),
+                (b"c", 0, Some((b"d", 4))),
+                (b"f", 1, Some((b"f", 1))),
+                (b"f", 0, None),
+                (b"g", 100, None),
+            ];
+            for (k, s, want) in cases {
+                it.seek(k, *s).expect("decodes");
+                let got = it.valid().then(|| (it.user_key(), it.seq()));
+                assert_eq!(got, *want, "seek({k:?}, {s}) interval {interval}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_block_is_valid_and_yields_nothing() {
+        let mut b = BlockBuilder::new(16);
+        let block = Arc::new(Block::new(b.finish().expect("empty")).expect("valid"));
+        let mut it = BlockIter::new(block);
+        it.seek_to_first().expect("ok");
+        assert!(!it.valid());
+        it.seek(b"x", 1).expect("ok");
+        assert!(!it.valid());
+    }
+
+    #[test]
+    fn malformed_blocks_are_rejected_not_panicking() {
+        assert!(Block::new(vec![1, 2]).is_err());
+        assert!(Block::new(vec![0, 0, 0, 0xff]).is_err());
+        // A restart offset pointing past the entries.
+        assert!(Block::new(vec![9, 0, 0, 0, 1, 0, 0, 0]).is_err());
+        // Entries claiming more bytes than the block holds.
+        let mut data = vec![0, 200, 1, 1, 0];
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(&1u32.to_le_bytes());
+        let mut it = BlockIter::new(Arc::new(Block::new(data).expect("restarts ok")));
+        assert!(it.seek_to_first().is_err());
+        assert!(!it.valid());
+    }
+
+    #[test]
+    fn trailer_checksum_covers_compression_byte() {
+        let t = block_trailer(b"abc");
+        assert_eq!(t[0], COMPRESSION_NONE);
+        let crc = u32::from_le_bytes([t[1], t[2], t[3], t[4]]);
+        assert_eq!(crc, block_crc(b"abc", 0));
+        assert_ne!(crc, block_crc(b"abc", 1));
+    }
+}

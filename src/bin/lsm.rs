@@ -1,1 +1,5 @@
-fn main() {}
+//! The `lsm` binary: see `lsm --help`.
+
+fn main() -> std::process::ExitCode {
+    lsm::cli::main()
+}

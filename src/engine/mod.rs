@@ -4,14 +4,21 @@
 //! of HTTP, JSON, indexes or WebAssembly; the layers above reach it through `Db`.
 
 pub mod coding;
+pub mod db;
 pub mod error;
 pub mod iter;
+pub mod manifest;
+pub mod memtable;
+pub mod merge;
+pub mod options;
 pub mod sstable;
 pub mod stats;
 pub mod types;
 pub mod wal;
 
+pub use db::{Db, DbIterator, QuarantinedTable, Snapshot, Stats, TableStats};
 pub use error::{Error, Result};
+pub use options::{Options, SyncPolicy};
 pub use types::{
     BatchOp, InternalKey, SeqNo, ValueKind, WriteBatch, MAX_BATCH_SIZE, MAX_KEY_SIZE,
     MAX_VALUE_SIZE,

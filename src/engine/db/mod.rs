@@ -1,0 +1,314 @@
+//! The database: the public face of the storage engine.
+//!
+//! A [`Db`] owns one data directory:
+//!
+//! ```text
+//! {dir}/LOCK            held (flock) while the directory is open
+//! {dir}/MANIFEST        the live tables (see manifest.rs)
+//! {dir}/wal/*.wal       write-ahead log segments
+//! {dir}/tables/*.sst    SSTables
+//! {dir}/quarantine/     tables that failed their checks on open, with the reason
+//! ```
+//!
+//! Writes are group-committed by one leader at a time (`write.rs`), frozen memtables are
+//! flushed by a background thread (`flush.rs`), reads see an immutable [`Version`]
+//! (`read.rs`), and `open` recovers from whatever a crash left (`recovery.rs`).
+
+mod flush;
+mod read;
+mod recovery;
+pub mod stats;
+mod version;
+mod write;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::error::{Error, Result};
+use super::manifest::Manifest;
+use super::options::Options;
+use super::sstable::BlockCache;
+use super::stats::ReadCounters;
+use super::types::{validate_key, SeqNo, WriteBatch};
+use super::wal;
+pub use read::{DbIterator, Snapshot};
+pub use stats::{QuarantinedTable, Stats, TableStats};
+pub use version::{LiveTable, Version};
+use write::{LeaderState, WriteQueue};
+
+/// Counters of the write path.
+#[derive(Debug, Default)]
+struct WriteCounters {
+    writes: AtomicU64,
+    wal_appends: AtomicU64,
+    wal_syncs: AtomicU64,
+    flushes: AtomicU64,
+    write_stalls: AtomicU64,
+}
+
+/// Wakes the flush thread, and writers waiting for a flush.
+#[derive(Debug, Default)]
+struct FlushSignal {
+    shutdown: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    tables_dir: PathBuf,
+    wal_dir: PathBuf,
+    opts: Options,
+    /// Held for the life of the database: the flock on `LOCK`.
+    _lock: File,
+
+    version: RwLock<Arc<Version>>,
+    /// Sequence number of the newest write visible to readers.
+    visible_seq: AtomicU64,
+    next_file_id: AtomicU64,
+
+    queue: Mutex<WriteQueue>,
+    queue_cv: Condvar,
+    leader: Mutex<LeaderState>,
+    /// The current WAL segment, for the periodic sync thread.
+    wal_sync_handle: Mutex<Option<Arc<File>>>,
+
+    manifest: Mutex<Manifest>,
+    flush_signal: Mutex<FlushSignal>,
+    /// Signalled when there is a memtable to flush or on shutdown.
+    flush_wakeup: Condvar,
+    /// Signalled after every flush attempt.
+    flush_done: Condvar,
+
+    cache: Arc<BlockCache>,
+    counters: Arc<ReadCounters>,
+    write_counters: WriteCounters,
+    snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    quarantined: Mutex<Vec<QuarantinedTable>>,
+    /// Set when a write could not be made durable: further writes are refused.
+    poisoned: Mutex<Option<String>>,
+    /// The last error of a background job (cleared by the next success).
+    background_error: Mutex<Option<String>>,
+    closed: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// An open database. Cheap to clone; every clone is the same database.
+///
+/// The database is closed (frozen memtables flushed, background threads stopped) when
+/// [`close`](Db::close) is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+    /// Shared by the clones: closing happens when the last one drops.
+    _closer: Arc<Closer>,
+}
+
+struct Closer(Arc<Inner>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.close() {
+            tracing::error!(dir = %self.0.dir.display(), error = %e, "closing the database failed");
+        }
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database in `dir`, recovering from any crash.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let inner = recovery::open(dir.as_ref(), opts)?;
+        Ok(Db {
+            _closer: Arc::new(Closer(Arc::clone(&inner))),
+            inner,
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    /// Sets `key` to `value`. Returns the write's sequence number once it is in the WAL
+    /// (and, under [`SyncPolicy::Always`](super::SyncPolicy::Always), on stable storage).
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<SeqNo> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(batch)
+    }
+
+    /// Deletes `key` by writing a tombstone.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<SeqNo> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(batch)
+    }
+
+    /// Applies every operation of `batch` atomically. Returns the sequence number of its
+    /// last operation (an empty batch returns the latest sequence number).
+    pub fn write_batch(&self, batch: WriteBatch) -> Result<SeqNo> {
+        self.write(batch)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<SeqNo> {
+        batch.validate()?;
+        if batch.is_empty() {
+            return Ok(self.inner.visible_seq.load(Ordering::Acquire));
+        }
+        self.inner.write(batch)
+    }
+
+    /// The value of `key`, or `None` if it is absent or deleted.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.inner.get_at(key.as_ref(), self.inner.visible_seq())
+    }
+
+    /// The sequence number of the latest acknowledged write.
+    pub fn last_seq(&self) -> SeqNo {
+        self.inner.visible_seq()
+    }
+
+    /// Iterates the keys in `range` in ascending order, with their newest values.
+    ///
+    /// The iterator reads a consistent snapshot taken when it is created, and loads
+    /// blocks lazily: stopping after `n` items reads only the blocks that hold them.
+    /// A range starting at `Bound::Excluded(k)` resumes a page after key `k`.
+    pub fn iter_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<DbIterator> {
+        read::iter_range(&self.inner, self.inner.visible_seq(), range)
+    }
+
+    /// Iterates the keys that start with `prefix`, in ascending order.
+    pub fn iter_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<DbIterator> {
+        read::iter_prefix(&self.inner, self.inner.visible_seq(), prefix.as_ref())
+    }
+
+    /// Iterates every key in ascending order.
+    pub fn iter(&self) -> Result<DbIterator> {
+        self.iter_range::<&[u8]>(..)
+    }
+
+    /// A consistent read view at the current sequence number: it sees exactly the writes
+    /// acknowledged before it was taken.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(Arc::clone(&self.inner))
+    }
+
+    /// Freezes the active memtable and waits until every frozen memtable is in a table.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush_and_wait()
+    }
+
+    /// Statistics of the database.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Statistics of every live table.
+    pub fn stats_all(&self) -> Vec<TableStats> {
+        self.inner.table_stats()
+    }
+
+    /// Checks every live table block by block (checksums, key order), returning the
+    /// number of entries checked per table, or the first error.
+    pub fn verify_tables(&self) -> Result<Vec<(u64, u64)>> {
+        let version = self.inner.current_version();
+        version
+            .tables
+            .iter()
+            .map(|t| Ok((t.table.id(), t.table.verify()?)))
+            .collect()
+    }
+
+    /// Flushes frozen memtables and stops background threads. Also done on drop.
+    pub fn close(self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+impl Inner {
+    fn visible_seq(&self) -> SeqNo {
+        self.visible_seq.load(Ordering::Acquire)
+    }
+
+    fn current_version(&self) -> Arc<Version> {
+        Arc::clone(&self.version.read())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(reason) = self.poisoned.lock().as_ref() {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        Ok(())
+    }
+
+    /// Newest visible version of `key` at `seq`.
+    fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+        validate_key(key)?;
+        let version = self.current_version();
+        for mem in version.memtables_newest_first() {
+            if let Some((_, kind, value)) = mem.get(key, seq) {
+                return Ok(visible(kind, value));
+            }
+        }
+        for live in &version.tables {
+            if let Some((_, kind, value)) = live.table.get(key, seq)? {
+                return Ok(visible(kind, value));
+            }
+        }
+        Ok(None)
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let flushed = if self.poisoned.lock().is_none() {
+            self.flush_and_wait()
+        } else {
+            Ok(())
+        };
+        self.closed.store(true, Ordering::Release);
+        self.flush_signal.lock().shutdown = true;
+        self.flush_wakeup.notify_all();
+        self.flush_done.notify_all();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a background thread panicked");
+            }
+        }
+        if let Err(e) = self.leader.lock().wal.sync() {
+            tracing::warn!(error = %e, "final WAL sync failed");
+        }
+        flushed
+    }
+
+    fn wal_totals(&self) -> (u64, u64) {
+        let Ok(ids) = wal::list_segments(&self.wal_dir) else {
+            return (0, 0);
+        };
+        let bytes = ids
+            .iter()
+            .filter_map(|&id| std::fs::metadata(wal::segment_path(&self.wal_dir, id)).ok())
+            .map(|m| m.len())
+            .sum();
+        (ids.len() as u64, bytes)
+    }
+}
+
+fn visible(kind: super::types::ValueKind, value: Vec<u8>) -> Option<Vec<u8>> {
+    (kind == super::types::ValueKind::Put).then_some(value)
+}

@@ -1,0 +1,250 @@
+//! The read path: snapshots and the database iterator.
+//!
+//! A [`DbIterator`] walks a [`MergeIterator`] over the memtables and the tables of one
+//! pinned [`Version`], and turns the stream of versions into the user's view: for each
+//! key, only the newest version with a sequence number at or below the read's snapshot,
+//! and nothing for a key whose newest version is a tombstone.
+
+use std::collections::btree_map::Entry;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use super::super::error::{Error, Result};
+use super::super::iter::InternalIterator;
+use super::super::merge::MergeIterator;
+use super::super::types::{SeqNo, ValueKind, MAX_SEQNO};
+use super::{Inner, Version};
+
+/// An iterator over `(key, value)` pairs in ascending key order.
+///
+/// Items are `Result`s: a damaged block ends the iteration with an error naming the
+/// file, never with a wrong value.
+pub struct DbIterator {
+    merge: MergeIterator,
+    seq: SeqNo,
+    end: Bound<Vec<u8>>,
+    /// The user key whose versions are being skipped (already emitted or deleted).
+    skipping: Option<Vec<u8>>,
+    finished: bool,
+    /// Keeps the memtables and tables alive while the iterator reads them.
+    _version: Arc<Version>,
+}
+
+impl DbIterator {
+    fn past_end(&self, key: &[u8]) -> bool {
+        match &self.end {
+            Bound::Unbounded => false,
+            Bound::Included(end) => key > end.as_slice(),
+            Bound::Excluded(end) => key >= end.as_slice(),
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<(String, Vec<u8>)>> {
+        loop {
+            if !self.merge.valid() {
+                return Ok(None);
+            }
+            let key = self.merge.user_key();
+            if self.past_end(key) {
+                return Ok(None);
+            }
+            if self.merge.seq() > self.seq || self.skipping.as_deref() == Some(key) {
+                self.merge.next()?;
+                continue;
+            }
+            let key = key.to_vec();
+            let item = match self.merge.kind() {
+                ValueKind::Put => Some(self.merge.value().to_vec()),
+                ValueKind::Delete => None,
+            };
+            self.skipping = Some(key.clone());
+            self.merge.next()?;
+            if let Some(value) = item {
+                let key = String::from_utf8(key).map_err(|e| {
+                    Error::InvalidKey(format!("stored key is not UTF-8 (damaged data?): {e}"))
+                })?;
+                return Ok(Some((key, value)));
+            }
+        }
+    }
+}
+
+impl Iterator for DbIterator {
+    type Item = Result<(String, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn owned(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Builds an iterator over `range` at sequence number `seq`.
+pub(super) fn iter_range<K: AsRef<[u8]>>(
+    inner: &Inner,
+    seq: SeqNo,
+    range: impl RangeBounds<K>,
+) -> Result<DbIterator> {
+    let start = range.start_bound().map(|k| k.as_ref());
+    let end = range.end_bound().map(|k| k.as_ref());
+    iter_bounds(inner, seq, start, end)
+}
+
+/// Builds an iterator over the keys starting with `prefix` at sequence number `seq`.
+pub(super) fn iter_prefix(inner: &Inner, seq: SeqNo, prefix: &[u8]) -> Result<DbIterator> {
+    let end = prefix_successor(prefix);
+    let end = match &end {
+        Some(e) => Bound::Excluded(e.as_slice()),
+        None => Bound::Unbounded,
+    };
+    iter_bounds(inner, seq, Bound::Included(prefix), end)
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn iter_bounds(
+    inner: &Inner,
+    seq: SeqNo,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> Result<DbIterator> {
+    let version = inner.current_version();
+    let lo: &[u8] = match start {
+        Bound::Included(k) | Bound::Excluded(k) => k,
+        Bound::Unbounded => b"",
+    };
+    // Sources whose key range cannot meet the query are left out: they would cost a
+    // block read on seek for nothing.
+    let hi = match end {
+        Bound::Excluded(k) => Some(k.to_vec()),
+        Bound::Included(k) => Some([k, &[0u8][..]].concat()),
+        Bound::Unbounded => None,
+    };
+    let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+    for mem in version.memtables_newest_first() {
+        if mem.overlaps(lo, hi.as_deref()) {
+            sources.push(Box::new(mem.iter()));
+        }
+    }
+    for live in &version.tables {
+        if live.table.overlaps(lo, hi.as_deref()) {
+            sources.push(Box::new(live.table.iter()));
+        }
+    }
+    let mut merge = MergeIterator::new(sources);
+    let skipping = match start {
+        Bound::Included(k) => {
+            merge.seek(k, MAX_SEQNO)?;
+            None
+        }
+        Bound::Excluded(k) => {
+            merge.seek(k, MAX_SEQNO)?;
+            Some(k.to_vec())
+        }
+        Bound::Unbounded => {
+            merge.seek_to_first()?;
+            None
+        }
+    };
+    Ok(DbIterator {
+        merge,
+        seq,
+        end: owned(end),
+        skipping,
+        finished: false,
+        _version: version,
+    })
+}
+
+/// A consistent read view: it sees exactly the writes acknowledged before it was taken,
+/// however many writes, flushes or compactions happen after.
+pub struct Snapshot {
+    inner: Arc<Inner>,
+    seq: SeqNo,
+}
+
+impl Snapshot {
+    pub(super) fn new(inner: Arc<Inner>) -> Snapshot {
+        let mut snapshots = inner.snapshots.lock();
+        // Registered under the lock, so a compaction that reads the oldest snapshot
+        // never misses one being taken.
+        let seq = inner.visible_seq();
+        *snapshots.entry(seq).or_insert(0) += 1;
+        drop(snapshots);
+        Snapshot { inner, seq }
+    }
+
+    /// The sequence number this snapshot reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.seq
+    }
+
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.inner.get_at(key.as_ref(), self.seq)
+    }
+
+    /// Iterates `range` as of the snapshot.
+    pub fn iter_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<DbIterator> {
+        iter_range(&self.inner, self.seq, range)
+    }
+
+    /// Iterates the keys starting with `prefix` as of the snapshot.
+    pub fn iter_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<DbIterator> {
+        iter_prefix(&self.inner, self.seq, prefix.as_ref())
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let mut snapshots = self.inner.snapshots.lock();
+        if let Entry::Occupied(mut e) = snapshots.entry(self.seq) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn prefix_successor_handles_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use lsm::engine::{Db, Options, SyncPolicy};
+
+/// Options that make flushes frequent and skip fsync, for fast tests of logic.
+pub fn small_options() -> Options {
+    Options {
+        memtable_max_size: 4096,
+        block_size: 256,
+        sync: SyncPolicy::Never,
+        ..Options::default()
+    }
+}
+
+/// Opens `dir` with [`small_options`].
+pub fn open_small(dir: &Path) -> Db {
+    Db::open(dir, small_options()).expect("open")
+}
+
+/// Every `(key, value)` of an iterator, failing the test on an error.
+pub fn collect(
+    it: impl Iterator<Item = lsm::engine::Result<(String, Vec<u8>)>>,
+) -> Vec<(String, Vec<u8>)> {
+    it.map(|r| r.expect("iteration")).collect()
+}
+
+/// The `.sst` files in `dir/tables`.
+pub fn table_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("tables"))
+        .expect("tables dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `.wal` files in `dir/wal`.
+pub fn wal_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .expect("wal dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,96 @@
+//! Reads are lazy: a prefix read of 100 keys, or a point read, touches only the blocks
+//! that hold them, not the whole database (checked with the engine's block counters).
+
+mod common;
+
+use lsm::engine::{Db, Options, SyncPolicy};
+
+fn filled(dir: &std::path::Path, interleaved: bool) -> Db {
+    let db = Db::open(
+        dir,
+        Options {
+            memtable_max_size: 1 << 20,
+            sync: SyncPolicy::Never,
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    for i in 0..50_000u32 {
+        // Interleaved fills spread every prefix over every table.
+        let n = if interleaved { (i * 7919) % 50_000 } else { i };
+        db.put(format!("user:{n:06}"), vec![b'v'; 100])
+            .expect("put");
+    }
+    db.flush().expect("flush");
+    db
+}
+
+#[test]
+fn a_prefix_read_of_100_keys_touches_only_their_blocks() {
+    for interleaved in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = filled(dir.path(), interleaved);
+        let stats = db.stats();
+        let total_blocks: u64 = db.stats_all().iter().map(|t| t.data_blocks).sum();
+        assert!(
+            stats.tables >= 4,
+            "want several tables, got {}",
+            stats.tables
+        );
+        assert!(
+            total_blocks > 1000,
+            "want a database of many blocks, got {total_blocks}"
+        );
+
+        let before = db.stats().blocks_read;
+        let keys: Vec<String> = db
+            .iter_prefix("user:0123")
+            .expect("prefix")
+            .map(|r| r.expect("item").0)
+            .collect();
+        let touched = db.stats().blocks_read - before;
+        assert_eq!(keys.len(), 100);
+        assert_eq!(keys[0], "user:012300");
+        // 100 keys of ~110 bytes fill about 3 blocks of 4 KiB; each table whose range
+        // holds the prefix may add a partial block at each end.
+        let bound = 4 + 2 * stats.tables;
+        assert!(
+            touched <= bound,
+            "prefix read of 100 keys touched {touched} blocks (bound {bound}, database {total_blocks})"
+        );
+
+        // Stopping early reads even less.
+        let before = db.stats().blocks_read;
+        let first: Vec<_> = db.iter_prefix("user:04").expect("prefix").take(3).collect();
+        assert_eq!(first.len(), 3);
+        assert!(db.stats().blocks_read - before <= stats.tables);
+    }
+}
+
+#[test]
+fn a_get_reads_at_most_one_block_per_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = filled(dir.path(), true);
+    let tables = db.stats().tables;
+    for i in (0..50_000u32).step_by(997) {
+        let before = db.stats().blocks_read;
+        assert!(db.get(format!("user:{i:06}")).expect("get").is_some());
+        let touched = db.stats().blocks_read - before;
+        assert!(
+            touched <= tables,
+            "get touched {touched} blocks with {tables} tables"
+        );
+        assert!(touched >= 1);
+    }
+    // A missing key is mostly answered by bloom filters, without reading blocks.
+    let before = db.stats();
+    for i in 0..1000u32 {
+        assert_eq!(
+            db.get(format!("user:{:06}-missing", i * 37)).expect("get"),
+            None
+        );
+    }
+    let after = db.stats();
+    assert!(after.blocks_read - before.blocks_read < 1000 * tables / 20);
+    assert!(after.bloom_negatives - before.bloom_negatives > 900 * tables);
+}

@@ -267,3 +267,25 @@ fn orphan_tables_from_an_interrupted_flush_are_removed() {
     assert_eq!(common::table_files(dir.path()), vec![table]);
     assert_eq!(db.get(key(5)).expect("get"), Some(value(5)));
 }
+
+#[test]
+fn a_table_from_a_newer_format_version_refuses_the_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = one_table_db(dir.path());
+    let mut bytes = fs::read(&table).expect("read");
+    let f = bytes.len() - FOOTER_LEN;
+    let version_at = f + FOOTER_LEN - 16;
+    bytes[version_at..version_at + 4].copy_from_slice(&7u32.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[f..version_at + 4]);
+    bytes[version_at + 4..version_at + 8].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&table, bytes).expect("write");
+    let err = Db::open(dir.path(), common::small_options())
+        .err()
+        .expect("must refuse");
+    assert!(
+        matches!(err, Error::UnsupportedVersion { found: 7, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer release"), "{err}");
+    assert!(table.exists(), "a newer table must not be quarantined");
+}

@@ -88,6 +88,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
                 });
                 kept.push(entry);
             }
+            // A table from a newer release is not damage: refuse the open instead of
+            // moving the table aside.
+            Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
             Err(e) if e.is_corruption() || is_not_found(&e) => {
                 quarantine(dir, &path, &e)?;
                 quarantined_now = true;
@@ -119,6 +122,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         segments.first().copied().unwrap_or(next_file_id),
     ));
     let mut last_seq = manifest.last_seq;
+    let mut kept_segments = segments.len();
     for (i, &id) in segments.iter().enumerate() {
         let path = wal::segment_path(&wal_dir, id);
         let is_last = i + 1 == segments.len();
@@ -149,6 +153,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
             // A segment that holds nothing (possibly with a torn header): drop it now, so
             // it never becomes a damaged segment in the middle of the log.
             fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            kept_segments -= 1;
         }
     }
     if !segments.is_empty() {
@@ -164,7 +169,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
     next_file_id += 1;
     let wal_writer = WalWriter::create(&wal_dir, wal_id)?;
     let sync_handle = Arc::new(wal_writer.sync_handle()?);
-    let immutables = if segments.is_empty() {
+    // Replayed writes (and segments that must be retired) go through the normal flush
+    // path before `open` returns.
+    let immutables = if recovered.is_empty() && kept_segments == 0 {
         Vec::new()
     } else {
         vec![recovered]

@@ -179,29 +179,34 @@ fn crash_image(from: &Path, to: &Path) {
     }
 }
 
-fn unflushed_image(records: u32) -> (tempfile::TempDir, tempfile::TempDir) {
+/// A crash image holding `records` writes only in the WAL, and the length of the WAL's
+/// records (the segment file itself is longer: its tail is preallocated zeros).
+fn unflushed_image(records: u32) -> (tempfile::TempDir, tempfile::TempDir, u64) {
     let live = tempfile::tempdir().expect("tempdir");
+    // Synced writes: the WAL segment is preallocated, as it is in production.
     let opts = lsm::engine::Options {
         memtable_max_size: 64 << 20,
+        sync: lsm::engine::SyncPolicy::Always,
         ..common::small_options()
     };
     let db = Db::open(live.path(), opts).expect("open");
     for i in 0..records {
         db.put(key(i), value(i)).expect("put");
     }
+    let stats = db.stats();
+    assert_eq!(stats.wal_segments, 1);
     let image = tempfile::tempdir().expect("tempdir");
     crash_image(live.path(), image.path());
     drop(db);
-    (live, image)
+    (live, image, stats.wal_bytes)
 }
 
 #[test]
 fn wal_truncated_mid_record_keeps_every_complete_record() {
-    let (_live, image) = unflushed_image(100);
+    let (_live, image, len) = unflushed_image(100);
     let wal = common::wal_files(image.path())
         .pop()
         .expect("a WAL segment");
-    let len = fs::metadata(&wal).expect("meta").len();
     // Cut the last record in half.
     let f = fs::OpenOptions::new().write(true).open(&wal).expect("open");
     f.set_len(len - 20).expect("truncate");
@@ -226,11 +231,11 @@ fn wal_truncated_mid_record_keeps_every_complete_record() {
 
 #[test]
 fn damaged_record_in_the_middle_of_the_wal_is_an_error_naming_file_and_offset() {
-    let (_live, image) = unflushed_image(100);
+    let (_live, image, len) = unflushed_image(100);
     let wal = common::wal_files(image.path())
         .pop()
         .expect("a WAL segment");
-    let len = fs::metadata(&wal).expect("meta").len();
+    let file_len = fs::metadata(&wal).expect("meta").len();
     flip(&wal, len / 2);
     let err = match Db::open(image.path(), common::small_options()) {
         Err(e) => e,
@@ -241,7 +246,7 @@ fn damaged_record_in_the_middle_of_the_wal_is_an_error_naming_file_and_offset() 
     assert!(msg.contains(&wal.display().to_string()), "{msg}");
     assert!(msg.contains("offset"), "{msg}");
     // Nothing was changed by the failed open: the WAL is still whole for a repair.
-    assert_eq!(fs::metadata(&wal).expect("meta").len(), len);
+    assert_eq!(fs::metadata(&wal).expect("meta").len(), file_len);
 }
 
 #[test]
@@ -288,4 +293,21 @@ fn a_table_from_a_newer_format_version_refuses_the_open() {
     );
     assert!(err.to_string().contains("newer release"), "{err}");
     assert!(table.exists(), "a newer table must not be quarantined");
+}
+
+#[test]
+fn a_crash_leaves_a_preallocated_zero_tail_that_recovery_trims() {
+    let (_live, image, len) = unflushed_image(50);
+    let wal = common::wal_files(image.path())
+        .pop()
+        .expect("a WAL segment");
+    assert!(
+        fs::metadata(&wal).expect("meta").len() > len,
+        "the segment is preallocated"
+    );
+    let db = common::open_small(image.path());
+    for i in 0..50 {
+        assert_eq!(db.get(key(i)).expect("get"), Some(value(i)));
+    }
+    assert_eq!(db.last_seq(), 50);
 }

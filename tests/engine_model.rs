@@ -59,7 +59,7 @@ fn model_range(
 }
 
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = common::scratch_dir();
     let mut db = common::open_small(dir.path());
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut snapshots: Vec<(lsm::engine::Snapshot, BTreeMap<String, Vec<u8>>)> = Vec::new();

@@ -13,12 +13,13 @@ fn repl(dir: &Path, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn lsm");
-    child
+    // The process may exit before reading its input (a refused open): a broken pipe
+    // here is part of what is being tested, not a failure of the harness.
+    let _ = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
+        .write_all(input.as_bytes());
     child.wait_with_output().expect("wait")
 }
 

@@ -48,3 +48,16 @@ pub fn wal_files(dir: &Path) -> Vec<std::path::PathBuf> {
     v.sort();
     v
 }
+
+/// A scratch directory for tests of logic rather than durability: on tmpfs when the
+/// machine has one (fsync is free there, so thousands of flushes and reopens stay
+/// fast), else in the system temp directory.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().expect("tempdir")
+}

@@ -51,6 +51,9 @@ struct WriteCounters {
     wal_syncs: AtomicU64,
     flushes: AtomicU64,
     write_stalls: AtomicU64,
+    /// The WAL segment receiving writes, and the bytes of records in it.
+    wal_active_id: AtomicU64,
+    wal_active_bytes: AtomicU64,
 }
 
 /// Wakes the flush thread, and writers waiting for a flush.
@@ -74,6 +77,8 @@ struct Inner {
 
     queue: Mutex<WriteQueue>,
     queue_cv: Condvar,
+    /// Wakes a leader gathering its group when a writer queues.
+    gather_cv: Condvar,
     leader: Mutex<LeaderState>,
     /// The current WAL segment, for the periodic sync thread.
     wal_sync_handle: Mutex<Option<Arc<File>>>,
@@ -290,7 +295,7 @@ impl Inner {
                 tracing::error!("a background thread panicked");
             }
         }
-        if let Err(e) = self.leader.lock().wal.sync() {
+        if let Err(e) = self.leader.lock().wal.seal() {
             tracing::warn!(error = %e, "final WAL sync failed");
         }
         flushed
@@ -300,10 +305,22 @@ impl Inner {
         let Ok(ids) = wal::list_segments(&self.wal_dir) else {
             return (0, 0);
         };
+        let (active_id, active_bytes) = {
+            let c = &self.write_counters;
+            (
+                c.wal_active_id.load(Ordering::Relaxed),
+                c.wal_active_bytes.load(Ordering::Relaxed),
+            )
+        };
+        // The active segment's file is longer than its records (preallocation).
         let bytes = ids
             .iter()
-            .filter_map(|&id| std::fs::metadata(wal::segment_path(&self.wal_dir, id)).ok())
-            .map(|m| m.len())
+            .filter_map(|&id| match id == active_id {
+                true => Some(active_bytes),
+                false => std::fs::metadata(wal::segment_path(&self.wal_dir, id))
+                    .ok()
+                    .map(|m| m.len()),
+            })
             .sum();
         (ids.len() as u64, bytes)
     }

@@ -27,9 +27,9 @@ use super::super::sstable::{new_block_cache, Table};
 use super::super::stats::ReadCounters;
 use super::super::types::BatchOp;
 use super::super::types::ValueKind;
-use super::super::wal::{self, WalWriter};
+use super::super::wal;
 use super::stats::QuarantinedTable;
-use super::write::LeaderState;
+use super::write::{new_segment, LeaderState};
 use super::{FlushSignal, Inner, LiveTable, Version, WriteCounters};
 
 const QUARANTINE_DIR: &str = "quarantine";
@@ -167,8 +167,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
 
     let wal_id = next_file_id;
     next_file_id += 1;
-    let wal_writer = WalWriter::create(&wal_dir, wal_id)?;
+    let wal_writer = new_segment(&wal_dir, wal_id, &opts)?;
     let sync_handle = Arc::new(wal_writer.sync_handle()?);
+    let wal_size = wal_writer.size();
     // Replayed writes (and segments that must be retired) go through the normal flush
     // path before `open` returns.
     let immutables = if recovered.is_empty() && kept_segments == 0 {
@@ -191,6 +192,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         next_file_id: AtomicU64::new(next_file_id),
         queue: Mutex::new(Default::default()),
         queue_cv: Condvar::new(),
+        gather_cv: Condvar::new(),
         leader: Mutex::new(LeaderState::new(wal_writer, last_seq)),
         wal_sync_handle: Mutex::new(Some(sync_handle)),
         manifest: Mutex::new(manifest),
@@ -199,7 +201,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         flush_done: Condvar::new(),
         cache,
         counters,
-        write_counters: WriteCounters::default(),
+        write_counters: WriteCounters {
+            wal_active_id: AtomicU64::new(wal_id),
+            wal_active_bytes: AtomicU64::new(wal_size),
+            ..WriteCounters::default()
+        },
         snapshots: Mutex::new(Default::default()),
         quarantined: Mutex::new(quarantined),
         poisoned: Mutex::new(None),

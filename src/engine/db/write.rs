@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use super::super::error::{Error, Result};
 use super::super::memtable::Memtable;
-use super::super::options::SyncPolicy;
+use super::super::options::{Options, SyncPolicy};
 use super::super::types::{BatchOp, SeqNo, ValueKind, WriteBatch};
 use super::super::wal::{self, WalWriter};
 use super::{Inner, Version};
@@ -33,6 +33,24 @@ pub(super) struct PendingWrite {
 pub(super) struct WriteQueue {
     pending: VecDeque<Arc<PendingWrite>>,
     leader_active: bool,
+    /// Batches in the last group committed.
+    last_group: usize,
+    /// Duration of the last WAL fsync.
+    last_sync: Duration,
+}
+
+/// The longest a leader waits for writers to join its group (see `gather`).
+const MAX_GATHER_WAIT: Duration = Duration::from_millis(1);
+
+/// Creates WAL segment `id`. When the WAL is fsynced (`Always`, `Periodic`), room for
+/// one memtable's worth of records is reserved up front, so those fsyncs do not also
+/// have to commit a growing file size.
+pub(super) fn new_segment(wal_dir: &std::path::Path, id: u64, opts: &Options) -> Result<WalWriter> {
+    let mut wal = WalWriter::create(wal_dir, id)?;
+    if opts.sync != SyncPolicy::Never {
+        wal.preallocate((opts.memtable_max_size as u64).min(64 << 20))?;
+    }
+    Ok(wal)
 }
 
 /// State only the write leader touches.
@@ -65,6 +83,9 @@ impl Inner {
         });
         let mut queue = self.queue.lock();
         queue.pending.push_back(Arc::clone(&me));
+        if queue.leader_active {
+            self.gather_cv.notify_one();
+        }
         loop {
             if let Some(result) = me.result.lock().take() {
                 return result;
@@ -75,7 +96,9 @@ impl Inner {
             self.queue_cv.wait(&mut queue);
         }
         queue.leader_active = true;
+        self.gather(&mut queue);
         let group: Vec<Arc<PendingWrite>> = queue.pending.drain(..).collect();
+        queue.last_group = group.len();
         drop(queue);
 
         let outcome = self.commit_group(&group);
@@ -102,6 +125,26 @@ impl Inner {
         outcome.unwrap_or_else(|| Err(Error::Poisoned("write outcome lost".into())))
     }
 
+    /// Under `SyncPolicy::Always`, waits briefly for writers to join a group that is
+    /// smaller than the previous one.
+    ///
+    /// Without this, groups alternate between large and small: the writers released by
+    /// one fsync come back a few microseconds after the next leader has already taken
+    /// the queue, and wait a whole fsync more. Waiting up to half an fsync for them
+    /// (never more than `MAX_GATHER_WAIT`) lets one fsync serve them all. A shrinking
+    /// load corrects itself: a group that times out sets the next, smaller target.
+    fn gather(&self, queue: &mut parking_lot::MutexGuard<'_, WriteQueue>) {
+        if self.opts.sync != SyncPolicy::Always || queue.pending.len() >= queue.last_group {
+            return;
+        }
+        let deadline = std::time::Instant::now() + (queue.last_sync / 2).min(MAX_GATHER_WAIT);
+        while queue.pending.len() < queue.last_group {
+            if self.gather_cv.wait_until(queue, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+
     /// Writes one group to the WAL and the memtable. Returns each batch's last sequence
     /// number.
     fn commit_group(&self, group: &[Arc<PendingWrite>]) -> Result<Vec<SeqNo>> {
@@ -122,7 +165,12 @@ impl Inner {
             .wal
             .append(&leader.buf)
             .and_then(|()| match self.opts.sync {
-                SyncPolicy::Always => leader.wal.sync().map(|()| true),
+                SyncPolicy::Always => {
+                    let started = std::time::Instant::now();
+                    leader.wal.sync()?;
+                    self.queue.lock().last_sync = started.elapsed();
+                    Ok(true)
+                }
                 _ => Ok(false),
             });
         let synced = match synced {
@@ -153,6 +201,8 @@ impl Inner {
         let c = &self.write_counters;
         c.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
         c.wal_appends.fetch_add(1, Ordering::Relaxed);
+        c.wal_active_bytes
+            .store(leader.wal.size(), Ordering::Relaxed);
         if synced {
             c.wal_syncs.fetch_add(1, Ordering::Relaxed);
         }
@@ -189,10 +239,15 @@ impl Inner {
 
     /// Freezes the active memtable and starts a new one with a new WAL segment.
     pub(super) fn rotate(&self, leader: &mut LeaderState) -> Result<()> {
-        leader.wal.sync()?;
+        // Sealed before the next segment exists, so only the newest segment can end in a
+        // preallocated (zero) tail after a crash.
+        leader.wal.seal()?;
         let id = self.next_file_id.fetch_add(1, Ordering::SeqCst);
-        let wal = WalWriter::create(&self.wal_dir, id)?;
+        let wal = new_segment(&self.wal_dir, id, &self.opts)?;
         let handle = wal.sync_handle()?;
+        let c = &self.write_counters;
+        c.wal_active_id.store(id, Ordering::Relaxed);
+        c.wal_active_bytes.store(wal.size(), Ordering::Relaxed);
         leader.wal = wal;
         *self.wal_sync_handle.lock() = Some(Arc::new(handle));
         {

@@ -216,15 +216,25 @@ fn torn_or(
 
 /// The offset of the first valid record starting after `bad`, if any. Every offset is
 /// tried; the length, the type and the payload structure are tested before the crc, so
-/// the search stays cheap over garbage.
+/// the search stays cheap over garbage. A record's length field is never zero, so no
+/// record starts where the next four bytes are zero: runs of zeros (a preallocated tail)
+/// are skipped at memory speed.
 fn valid_record_after(data: &[u8], bad: usize) -> Option<usize> {
-    (bad + 1..data.len()).find(|&q| {
-        split_frame(&data[q..]).is_ok_and(|f| {
+    let mut q = bad + 1;
+    while q < data.len() {
+        let nonzero = q + data[q..].iter().position(|&b| b != 0)?;
+        q = q.max(nonzero.saturating_sub(3));
+        let valid = split_frame(&data[q..]).is_ok_and(|f| {
             f.kind == RECORD_TYPE_BATCH
                 && walk_batch(f.payload, |_, _, _| {}).is_ok()
                 && f.stored_crc == f.computed_crc()
-        })
-    })
+        });
+        if valid {
+            return Some(q);
+        }
+        q += 1;
+    }
+    None
 }
 
 fn header_error(path: &Path, e: HeaderError) -> Error {

@@ -94,6 +94,39 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Extends the file to `bytes` (when it is shorter) without moving the append
+    /// position, and syncs that size. Appends that stay inside the reserved length then
+    /// change no file size, so each `fdatasync` has less metadata to commit.
+    ///
+    /// The reserved tail reads as zero bytes: if the process dies, replay sees a torn
+    /// tail after the last record and truncates it. [`seal`](Self::seal) gives the
+    /// unused part back.
+    pub fn preallocate(&mut self, bytes: u64) -> Result<()> {
+        self.check_usable()?;
+        if bytes <= self.size {
+            return Ok(());
+        }
+        if let Err(e) = self.file.set_len(bytes).and_then(|()| self.file.sync_all()) {
+            return Err(self.fail("preallocation", e));
+        }
+        Ok(())
+    }
+
+    /// Cuts the file back to the records written (dropping any preallocated tail) and
+    /// syncs it: called when the segment stops receiving writes, so that only the newest
+    /// segment can ever end in zeros.
+    pub fn seal(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if let Err(e) = self
+            .file
+            .set_len(self.size)
+            .and_then(|()| self.file.sync_all())
+        {
+            return Err(self.fail("seal", e));
+        }
+        Ok(())
+    }
+
     /// A second handle on the same file, so another thread can `fdatasync` it without
     /// holding the writer (periodic sync). A failure of `sync_data` on that handle has
     /// the same meaning as a failed [`sync`](Self::sync): the log can no longer be

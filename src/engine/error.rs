@@ -114,6 +114,11 @@ pub enum Error {
     #[error("engine is read-only after an earlier fatal error: {0}")]
     Poisoned(String),
 
+    /// A background job (a memtable flush) keeps failing, so the engine cannot make room
+    /// for more writes; it retries, and writes are accepted again once it succeeds.
+    #[error("writes are refused while a background flush is failing (it is retried): {0}")]
+    Background(String),
+
     /// The database was closed.
     #[error("database is closed")]
     Closed,

@@ -227,6 +227,9 @@ impl Inner {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("write stall: waiting for a memtable flush");
             }
+            if let Some(e) = self.background_error.lock().clone() {
+                return Err(Error::Background(e));
+            }
             let mut signal = self.flush_signal.lock();
             if signal.shutdown {
                 return Err(Error::Closed);
@@ -284,7 +287,7 @@ impl Inner {
                 return Err(Error::Closed);
             }
             if let Some(e) = self.background_error.lock().clone() {
-                return Err(Error::Poisoned(format!("flush failed: {e}")));
+                return Err(Error::Background(e));
             }
             self.flush_done
                 .wait_for(&mut signal, Duration::from_millis(100));

@@ -1,4 +1,4 @@
-//! Crash test: a child process writes with `sync = always` from several threads and
+//! Crash test: a child process writes (under each sync policy in turn) from several threads and
 //! prints each key once its write is acknowledged; the parent SIGKILLs it at a random
 //! moment, reopens the directory and checks that every acknowledged key is there with
 //! its value. The child's memtable is tiny, so kills land during flushes, WAL rotations
@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,11 +21,18 @@ use rand::Rng;
 const CHILD_ENV: &str = "LSM_CRASH_CHILD_DIR";
 const ROUND_ENV: &str = "LSM_CRASH_CHILD_ROUND";
 
-fn child_options() -> Options {
+/// Rounds cycle through the sync policies: under every one of them an acknowledged
+/// write has reached the OS, which is all a process crash needs.
+fn child_options(round: u64) -> Options {
+    let sync = match round % 3 {
+        0 => SyncPolicy::Always,
+        1 => SyncPolicy::Periodic(Duration::from_millis(5)),
+        _ => SyncPolicy::Never,
+    };
     Options {
         memtable_max_size: 32 * 1024,
         block_size: 512,
-        sync: SyncPolicy::Always,
+        sync,
         ..Options::default()
     }
 }
@@ -36,7 +43,7 @@ fn value_for(key: &str) -> Vec<u8> {
 
 /// The child: write until killed, acknowledging each key on stdout.
 fn child(dir: &Path, round: u64) -> ! {
-    let db = Db::open(dir, child_options()).expect("child open");
+    let db = Db::open(dir, child_options(round)).expect("child open");
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let db = db.clone();
@@ -83,7 +90,7 @@ fn acknowledged_writes_survive_sigkill() {
         .unwrap_or(50);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
-    let mut acked: BTreeMap<String, ()> = BTreeMap::new();
+    let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut rng = rand::rng();
     for round in 0..rounds {
         let mut child = Command::new(&exe)
@@ -124,13 +131,13 @@ fn acknowledged_writes_survive_sigkill() {
         child.kill().expect("SIGKILL child");
         child.wait().expect("reap child");
         let keys = reader.join().expect("reader thread");
-        for k in keys {
-            acked.insert(k, ());
-        }
 
-        let db = Db::open(dir.path(), child_options())
+        // Every key acknowledged in this round, and a sample of the earlier rounds'
+        // (all of them are checked once more at the end).
+        let db = Db::open(dir.path(), child_options(round))
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
-        for k in acked.keys() {
+        let sample = acked.iter().filter(|_| rng.random_ratio(1, 20));
+        for k in keys.iter().chain(sample) {
             let got = db.get(k).expect("get");
             assert_eq!(
                 got.as_deref(),
@@ -138,6 +145,7 @@ fn acknowledged_writes_survive_sigkill() {
                 "round {round}: lost acknowledged key {k}"
             );
         }
+        acked.extend(keys);
         db.close().expect("close");
     }
     assert!(

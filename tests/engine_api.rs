@@ -272,3 +272,23 @@ fn concurrent_writers_share_wal_appends() {
     );
     assert_eq!(common::collect(db.iter().expect("iter")).len(), 320);
 }
+
+#[test]
+fn periodic_sync_policy_syncs_in_the_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        sync: lsm::engine::SyncPolicy::Periodic(std::time::Duration::from_millis(10)),
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), opts).expect("open");
+    for i in 0..100u32 {
+        db.put(format!("k{i}"), b"v").expect("put");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.stats().wal_syncs == 0 {
+        assert!(std::time::Instant::now() < deadline, "no background WAL sync happened");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let s = db.stats();
+    assert!(s.wal_syncs < s.writes, "writes are not synced one by one: {} syncs", s.wal_syncs);
+}

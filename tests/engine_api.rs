@@ -286,9 +286,16 @@ fn periodic_sync_policy_syncs_in_the_background() {
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while db.stats().wal_syncs == 0 {
-        assert!(std::time::Instant::now() < deadline, "no background WAL sync happened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background WAL sync happened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let s = db.stats();
-    assert!(s.wal_syncs < s.writes, "writes are not synced one by one: {} syncs", s.wal_syncs);
+    assert!(
+        s.wal_syncs < s.writes,
+        "writes are not synced one by one: {} syncs",
+        s.wal_syncs
+    );
 }

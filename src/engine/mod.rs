@@ -4,6 +4,7 @@
 //! of HTTP, JSON, indexes or WebAssembly; the layers above reach it through `Db`.
 
 pub mod coding;
+pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod iter;
@@ -16,6 +17,7 @@ pub mod stats;
 pub mod types;
 pub mod wal;
 
+pub use compaction::{CompactionOptions, CompactionStrategy};
 pub use db::{Db, DbIterator, QuarantinedTable, Snapshot, Stats, TableStats};
 pub use error::{Error, Result};
 pub use options::{Options, SyncPolicy};

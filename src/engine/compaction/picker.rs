@@ -1,0 +1,337 @@
+//! Choosing the next compaction: pure functions of the tables' metadata, so every rule
+//! can be tested without files.
+//!
+//! **Leveled** (the default): L0 holds flushed tables, which overlap; every deeper level
+//! is one sorted run of non-overlapping tables, each level `level_size_ratio` times
+//! larger than the one above. When L0 reaches `l0_trigger` tables, all of them merge
+//! with the L1 tables they overlap. Otherwise the level most over its target size sends
+//! one table (chosen round-robin through the key space) down into the next level.
+//!
+//! **Size-tiered**: every table stays in L0 as a sorted run, ordered by age. When
+//! `l0_trigger` consecutive runs (in age order) have similar sizes, they merge into one.
+//! Runs must be adjacent in age: a point read stops at the newest run holding a key, so
+//! a merged run must not jump over a run of intermediate age.
+
+use super::CompactionOptions;
+use crate::engine::types::SeqNo;
+
+/// What the picker needs to know of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    /// File id.
+    pub id: u64,
+    /// Size on disk.
+    pub size: u64,
+    /// Smallest user key.
+    pub smallest: Vec<u8>,
+    /// Largest user key.
+    pub largest: Vec<u8>,
+    /// Smallest sequence number.
+    pub min_seq: SeqNo,
+    /// Largest sequence number.
+    pub max_seq: SeqNo,
+}
+
+impl TableInfo {
+    fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        self.smallest.as_slice() <= largest && self.largest.as_slice() >= smallest
+    }
+}
+
+/// A compaction to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Input table ids, with their levels.
+    pub inputs: Vec<(usize, u64)>,
+    /// Level the output tables go to.
+    pub output_level: usize,
+    /// True when no table outside the inputs could hold an older version of a key in
+    /// the inputs' range: tombstones with nothing under them can be dropped.
+    pub bottommost: bool,
+    /// Split the output into tables of about this size (`u64::MAX`: one table).
+    pub target_table_size: u64,
+    /// Why it was picked (for the log).
+    pub reason: String,
+}
+
+/// Size a level (1-based) should stay under.
+pub fn level_target(level: usize, opts: &CompactionOptions) -> u64 {
+    let mut t = opts.base_level_size;
+    for _ in 1..level {
+        t = t.saturating_mul(opts.level_size_ratio);
+    }
+    t
+}
+
+/// The next leveled compaction, if any level needs one. `pointers[l]` is where the last
+/// compaction out of level `l` ended; it is advanced.
+pub fn pick_leveled(
+    levels: &[Vec<TableInfo>],
+    opts: &CompactionOptions,
+    pointers: &mut Vec<Vec<u8>>,
+) -> Option<Task> {
+    let last = levels.len().checked_sub(1)?;
+    if levels[0].len() >= opts.l0_trigger && last >= 1 {
+        let inputs: Vec<&TableInfo> = levels[0].iter().collect();
+        let reason = format!(
+            "L0 has {} tables (trigger {})",
+            levels[0].len(),
+            opts.l0_trigger
+        );
+        return Some(with_overlaps(levels, 0, &inputs, 1, opts, reason));
+    }
+    // The level most over its target, scored size / target.
+    let (level, score) = (1..last)
+        .map(|l| {
+            let size: u64 = levels[l].iter().map(|t| t.size).sum();
+            (l, size as f64 / level_target(l, opts) as f64)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    if score < 1.0 || levels[level].is_empty() {
+        return None;
+    }
+    if pointers.len() <= level {
+        pointers.resize(level + 1, Vec::new());
+    }
+    let pointer = &pointers[level];
+    let table = levels[level]
+        .iter()
+        .find(|t| t.smallest.as_slice() > pointer.as_slice())
+        .or_else(|| levels[level].first())?;
+    pointers[level] = table.largest.clone();
+    let reason = format!("L{level} is at {:.2}x its target size", score);
+    Some(with_overlaps(
+        levels,
+        level,
+        &[table],
+        level + 1,
+        opts,
+        reason,
+    ))
+}
+
+/// A task merging `inputs` (from `level`) with the tables of `output_level` they overlap.
+fn with_overlaps(
+    levels: &[Vec<TableInfo>],
+    level: usize,
+    inputs: &[&TableInfo],
+    output_level: usize,
+    opts: &CompactionOptions,
+    reason: String,
+) -> Task {
+    let smallest = inputs
+        .iter()
+        .map(|t| t.smallest.as_slice())
+        .min()
+        .unwrap_or_default();
+    let largest = inputs
+        .iter()
+        .map(|t| t.largest.as_slice())
+        .max()
+        .unwrap_or_default();
+    let mut all: Vec<(usize, &TableInfo)> = inputs.iter().map(|t| (level, *t)).collect();
+    all.extend(
+        levels[output_level]
+            .iter()
+            .filter(|t| t.overlaps(smallest, largest))
+            .map(|t| (output_level, t)),
+    );
+    // The outputs cover the union of the inputs' ranges (an overlapping table of the
+    // output level may stretch it).
+    let lo = all
+        .iter()
+        .map(|(_, t)| t.smallest.as_slice())
+        .min()
+        .unwrap_or_default();
+    let hi = all
+        .iter()
+        .map(|(_, t)| t.largest.as_slice())
+        .max()
+        .unwrap_or_default();
+    let bottommost = levels[output_level + 1..]
+        .iter()
+        .flatten()
+        .all(|t| !t.overlaps(lo, hi));
+    Task {
+        inputs: all.iter().map(|(l, t)| (*l, t.id)).collect(),
+        output_level,
+        bottommost,
+        target_table_size: opts.target_table_size,
+        reason,
+    }
+}
+
+/// The next size-tiered compaction. `runs` are the tables, all in L0, in any order.
+pub fn pick_size_tiered(runs: &[TableInfo], opts: &CompactionOptions) -> Option<Task> {
+    let mut by_age: Vec<&TableInfo> = runs.iter().collect();
+    by_age.sort_by(|a, b| b.max_seq.cmp(&a.max_seq));
+    let n = opts.l0_trigger.max(2);
+    let similar = |w: &[&TableInfo]| {
+        let min = w.iter().map(|t| t.size).min().unwrap_or(0).max(1);
+        let max = w.iter().map(|t| t.size).max().unwrap_or(0);
+        max <= min.saturating_mul(opts.size_tiered_ratio)
+    };
+    let window = by_age
+        .windows(n)
+        .position(similar)
+        .map(|i| (i, "similar-sized runs".to_string()))
+        // Too many runs of dissimilar sizes: merge the newest ones anyway, so the
+        // number of tables a read may visit stays bounded.
+        .or_else(|| {
+            (by_age.len() >= 2 * n).then(|| (0, format!("{} runs exceed the bound", by_age.len())))
+        });
+    let (start, reason) = window?;
+    let chosen = &by_age[start..start + n];
+    let bottommost = start + n == by_age.len();
+    Some(Task {
+        inputs: chosen.iter().map(|t| (0, t.id)).collect(),
+        output_level: 0,
+        bottommost,
+        target_table_size: u64::MAX,
+        reason,
+    })
+}
+
+/// Every table into one sorted run at the bottom level (manual `compact`).
+pub fn pick_everything(levels: &[Vec<TableInfo>], opts: &CompactionOptions) -> Option<Task> {
+    let inputs: Vec<(usize, u64)> = levels
+        .iter()
+        .enumerate()
+        .flat_map(|(l, tables)| tables.iter().map(move |t| (l, t.id)))
+        .collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    let leveled = opts.strategy == super::CompactionStrategy::Leveled;
+    Some(Task {
+        inputs,
+        output_level: if leveled {
+            levels.len().saturating_sub(1)
+        } else {
+            0
+        },
+        bottommost: true,
+        target_table_size: if leveled {
+            opts.target_table_size
+        } else {
+            u64::MAX
+        },
+        reason: "manual compaction of everything".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: u64, size: u64, lo: &str, hi: &str, seq: SeqNo) -> TableInfo {
+        TableInfo {
+            id,
+            size,
+            smallest: lo.as_bytes().to_vec(),
+            largest: hi.as_bytes().to_vec(),
+            min_seq: seq,
+            max_seq: seq,
+        }
+    }
+
+    fn opts() -> CompactionOptions {
+        CompactionOptions {
+            l0_trigger: 3,
+            base_level_size: 100,
+            level_size_ratio: 10,
+            target_table_size: 50,
+            ..CompactionOptions::default()
+        }
+    }
+
+    #[test]
+    fn l0_at_trigger_merges_with_overlapping_l1() {
+        let levels = vec![
+            vec![
+                t(10, 5, "b", "d", 30),
+                t(11, 5, "c", "f", 31),
+                t(12, 5, "a", "c", 32),
+            ],
+            vec![
+                t(1, 40, "a", "b", 1),
+                t(2, 40, "e", "g", 2),
+                t(3, 40, "x", "z", 3),
+            ],
+            vec![],
+        ];
+        let task = pick_leveled(&levels, &opts(), &mut Vec::new()).expect("task");
+        let mut ids: Vec<u64> = task.inputs.iter().map(|x| x.1).collect();
+        ids.sort();
+        assert_eq!(ids, vec![1, 2, 10, 11, 12]);
+        assert_eq!(task.output_level, 1);
+        assert!(task.bottommost);
+        // Below the trigger and within targets: nothing to do.
+        let levels = vec![levels[0][..2].to_vec(), vec![], vec![]];
+        assert_eq!(pick_leveled(&levels, &opts(), &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn an_oversized_level_sends_tables_down_round_robin() {
+        let l1 = vec![
+            t(1, 60, "a", "c", 1),
+            t(2, 60, "d", "f", 2),
+            t(3, 60, "g", "i", 3),
+        ];
+        let levels = vec![
+            vec![],
+            l1,
+            vec![t(4, 10, "e", "e", 0)],
+            vec![t(5, 1, "a", "a", 0)],
+        ];
+        let mut ptr = Vec::new();
+        let first = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
+        assert_eq!(first.inputs, vec![(1, 1)]);
+        assert_eq!(first.output_level, 2);
+        assert!(!first.bottommost, "L3 holds key a under the output range");
+        let second = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
+        assert_eq!(second.inputs, vec![(1, 2), (2, 4)]);
+        assert!(second.bottommost);
+        let third = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
+        assert_eq!(third.inputs, vec![(1, 3)]);
+        let wrapped = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
+        assert_eq!(wrapped.inputs, vec![(1, 1)]);
+    }
+
+    #[test]
+    fn size_tiered_merges_adjacent_similar_runs() {
+        let runs = vec![
+            t(1, 1000, "a", "z", 1),
+            t(2, 10, "a", "z", 2),
+            t(3, 12, "a", "z", 3),
+            t(4, 9, "a", "z", 4),
+            t(5, 11, "a", "z", 5),
+        ];
+        let task = pick_size_tiered(&runs, &opts()).expect("task");
+        let ids: Vec<u64> = task.inputs.iter().map(|x| x.1).collect();
+        assert_eq!(ids, vec![5, 4, 3]);
+        assert!(!task.bottommost);
+        // Dissimilar sizes below the bound: wait.
+        let runs = vec![
+            t(1, 1000, "a", "z", 1),
+            t(2, 10, "a", "z", 2),
+            t(3, 100, "a", "z", 3),
+        ];
+        assert_eq!(pick_size_tiered(&runs, &opts()), None);
+        // Too many dissimilar runs: merge the newest anyway.
+        let runs: Vec<TableInfo> = (0..6)
+            .map(|i| t(i, 10u64.pow(i as u32), "a", "z", i))
+            .collect();
+        let task = pick_size_tiered(&runs, &opts()).expect("bounded");
+        assert_eq!(
+            task.inputs.iter().map(|x| x.1).collect::<Vec<_>>(),
+            vec![5, 4, 3]
+        );
+    }
+
+    #[test]
+    fn level_targets_grow_by_the_ratio() {
+        assert_eq!(level_target(1, &opts()), 100);
+        assert_eq!(level_target(3, &opts()), 10_000);
+    }
+}

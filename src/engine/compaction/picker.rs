@@ -164,7 +164,7 @@ fn with_overlaps(
 /// The next size-tiered compaction. `runs` are the tables, all in L0, in any order.
 pub fn pick_size_tiered(runs: &[TableInfo], opts: &CompactionOptions) -> Option<Task> {
     let mut by_age: Vec<&TableInfo> = runs.iter().collect();
-    by_age.sort_by(|a, b| b.max_seq.cmp(&a.max_seq));
+    by_age.sort_by_key(|t| std::cmp::Reverse(t.max_seq));
     let n = opts.l0_trigger.max(2);
     let similar = |w: &[&TableInfo]| {
         let min = w.iter().map(|t| t.size).min().unwrap_or(0).max(1);

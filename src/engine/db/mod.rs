@@ -34,7 +34,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::error::{Error, Result};
 use super::manifest::Manifest;
 use super::options::Options;
-use super::sstable::BlockCache;
+use super::sstable::{BlockCache, KeyHash};
 use super::stats::ReadCounters;
 use super::types::{validate_key, SeqNo, WriteBatch};
 use super::wal;
@@ -263,8 +263,10 @@ impl Inner {
                 return Ok(visible(kind, value));
             }
         }
+        // Hashed once for the bloom filters of every table.
+        let hash = KeyHash::of(key);
         for live in &version.tables {
-            if let Some((_, kind, value)) = live.table.get(key, seq)? {
+            if let Some((_, kind, value)) = live.table.get_with_hash(key, hash, seq)? {
                 return Ok(visible(kind, value));
             }
         }

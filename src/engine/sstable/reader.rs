@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::block::{block_crc, Block, BlockError, BlockIter, BLOCK_TRAILER_LEN, COMPRESSION_NONE};
-use super::bloom::BloomFilter;
+use super::bloom::{BloomFilter, KeyHash};
 use super::cache::BlockCache;
 use super::footer::{BlockHandle, Footer, FOOTER_LEN, HANDLE_LEN};
 use super::properties::TableProperties;
@@ -126,7 +126,19 @@ impl Table {
     /// The newest version of `user_key` with sequence number `<= seq`, if the table holds
     /// one. Consults the bloom filter first and reads at most one data block.
     pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
-        if !self.filter.may_contain(user_key) {
+        self.get_with_hash(user_key, KeyHash::of(user_key), seq)
+    }
+
+    /// [`get`](Table::get) for a caller that already hashed the key: a read that consults
+    /// several tables hashes its key once and passes the same `hash` to each.
+    /// `hash` must be `KeyHash::of(user_key)`.
+    pub fn get_with_hash(
+        &self,
+        user_key: &[u8],
+        hash: KeyHash,
+        seq: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
+        if !self.filter.may_contain(hash) {
             ReadCounters::bump(&self.counters.bloom_negatives);
             return Ok(None);
         }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::block::BlockIter;
+use super::bloom::KeyHash;
 use super::properties::TableProperties;
 use super::reader::{read_block_bytes, Table};
 use super::writer::follows;
@@ -47,7 +48,7 @@ impl Table {
                     let at = handle.offset + pos as u64;
                     return Err(self.corrupt(at, "versions out of order"));
                 };
-                if new_key && !self.filter.may_contain(key) {
+                if new_key && !self.filter.may_contain(KeyHash::of(key)) {
                     let at = handle.offset + pos as u64;
                     return Err(self.corrupt(at, "bloom filter does not admit a stored key"));
                 }

@@ -24,7 +24,6 @@ mod writer;
 mod tests;
 
 pub use block::Block;
-pub use bloom::KeyHash;
 pub use cache::{new_block_cache, BlockCache, BlockWeighter};
 pub use footer::{FOOTER_LEN, FORMAT_VERSION, TABLE_MAGIC};
 pub use properties::TableProperties;

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::block::{block_crc, Block, BlockError, BlockIter, BLOCK_TRAILER_LEN, COMPRESSION_NONE};
-use super::bloom::{BloomFilter, KeyHash};
+use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::footer::{BlockHandle, Footer, FOOTER_LEN, HANDLE_LEN};
 use super::properties::TableProperties;
+use crate::engine::bloom::KeyHash;
 use crate::engine::coding::Reader;
 use crate::engine::error::{Error, Result};
 use crate::engine::iter::InternalIterator;

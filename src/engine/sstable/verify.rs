@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::block::BlockIter;
-use super::bloom::KeyHash;
 use super::properties::TableProperties;
 use super::reader::{read_block_bytes, Table};
 use super::writer::follows;
+use crate::engine::bloom::KeyHash;
 use crate::engine::error::{Error, Result};
 use crate::engine::types::SeqNo;
 

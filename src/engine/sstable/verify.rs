@@ -30,8 +30,7 @@ impl Table {
 
         let mut seen = TableProperties::default();
         let mut last: Option<(Vec<u8>, SeqNo)> = None;
-        for entry in &self.index {
-            let handle = entry.handle;
+        for (i, &handle) in self.index.handles().iter().enumerate() {
             let block = self.read_data_block(handle)?;
             let block_err = |e| self.block_error(handle, e);
             block.check_restarts().map_err(block_err)?;
@@ -60,10 +59,10 @@ impl Table {
                 pos = it.next_offset();
                 it.next().map_err(block_err)?;
             }
-            if !last
+            let ends_with_index_key = last
                 .as_ref()
-                .is_some_and(|(k, s)| *k == entry.last_key && *s == entry.last_seq)
-            {
+                .is_some_and(|(k, s)| (k.as_slice(), *s) == self.index.last_key(i));
+            if !ends_with_index_key {
                 let reason = "data block does not end with its index key";
                 return Err(self.corrupt(handle.offset, reason));
             }

@@ -13,13 +13,16 @@ fn repl(dir: &Path, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn lsm");
-    // The process may exit before reading its input (a refused open): a broken pipe
-    // here is part of what is being tested, not a failure of the harness.
-    let _ = child
+    let written = child
         .stdin
         .take()
         .expect("stdin")
         .write_all(input.as_bytes());
+    // A repl that fails at start (say, on a locked directory) may exit before it reads
+    // its input; its output and exit status are what the tests check.
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     child.wait_with_output().expect("wait")
 }
 

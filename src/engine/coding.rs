@@ -56,7 +56,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Lengths in blocks and records are mostly below 128: one byte, decoded inline.
+        match self.buf.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.varint_multi_byte(),
+        }
+    }
+
+    fn varint_multi_byte(&mut self) -> Result<u64, DecodeError> {
         let mut result: u64 = 0;
         for i in 0..10 {
             let byte = *self

@@ -145,9 +145,9 @@ mod tests {
 
     #[test]
     fn merges_in_internal_order() {
-        let a = Arc::new(Memtable::new(1));
-        let b = Arc::new(Memtable::new(2));
-        let c = Arc::new(Memtable::new(3));
+        let a = Arc::new(Memtable::new(1, 1 << 20, 10));
+        let b = Arc::new(Memtable::new(2, 1 << 20, 10));
+        let c = Arc::new(Memtable::new(3, 1 << 20, 10));
         a.insert(b"k1", 1, ValueKind::Put, b"");
         a.insert(b"k3", 2, ValueKind::Put, b"");
         b.insert(b"k1", 5, ValueKind::Put, b"");
@@ -171,7 +171,9 @@ mod tests {
 
     #[test]
     fn empty_sources_are_fine() {
-        let mut it = MergeIterator::new(vec![Box::new(Arc::new(Memtable::new(1)).iter())]);
+        let mut it = MergeIterator::new(vec![Box::new(
+            Arc::new(Memtable::new(1, 1 << 20, 10)).iter(),
+        )]);
         it.seek_to_first().expect("seek");
         assert!(!it.valid());
         it.next().expect("next on empty");

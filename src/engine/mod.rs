@@ -3,6 +3,7 @@
 //! This layer is a synchronous library with its own typed [`Error`]. It knows nothing
 //! of HTTP, JSON, indexes or WebAssembly; the layers above reach it through `Db`.
 
+pub mod bloom;
 pub mod coding;
 pub mod compaction;
 pub mod db;

@@ -31,8 +31,10 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::bloom::KeyHash;
 use super::error::{Error, Result};
 use super::manifest::Manifest;
+use super::memtable::Memtable;
 use super::options::Options;
 use super::sstable::BlockCache;
 use super::stats::ReadCounters;
@@ -259,17 +261,28 @@ impl Inner {
         Ok(())
     }
 
+    /// An empty memtable sized by the options, for writes starting in WAL segment `id`.
+    fn new_memtable(&self, id: u64) -> Memtable {
+        Memtable::new(
+            id,
+            self.opts.memtable_max_size,
+            self.opts.bloom_bits_per_key,
+        )
+    }
+
     /// Newest visible version of `key` at `seq`.
     fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
         validate_key(key)?;
+        // Hashed once for the filters of every memtable and table.
+        let hash = KeyHash::of(key);
         let version = self.current_version();
         for mem in version.memtables_newest_first() {
-            if let Some((_, kind, value)) = mem.get(key, seq) {
+            if let Some((_, kind, value)) = mem.get_with_hash(key, hash, seq) {
                 return Ok(visible(kind, value));
             }
         }
         for live in &version.tables {
-            if let Some((_, kind, value)) = live.table.get(key, seq)? {
+            if let Some((_, kind, value)) = live.table.get_with_hash(key, hash, seq)? {
                 return Ok(visible(kind, value));
             }
         }

@@ -120,6 +120,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         .max(max_table + 1);
     let recovered = Arc::new(Memtable::new(
         segments.first().copied().unwrap_or(next_file_id),
+        opts.memtable_max_size,
+        opts.bloom_bits_per_key,
     ));
     let mut last_seq = manifest.last_seq;
     let mut kept_segments = segments.len();
@@ -184,7 +186,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         wal_dir,
         _lock: lock,
         version: RwLock::new(Arc::new(Version {
-            active: Arc::new(Memtable::new(wal_id)),
+            active: Arc::new(Memtable::new(
+                wal_id,
+                opts.memtable_max_size,
+                opts.bloom_bits_per_key,
+            )),
             immutables,
             tables,
         })),

@@ -16,7 +16,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::super::error::{Error, Result};
-use super::super::memtable::Memtable;
 use super::super::options::{Options, SyncPolicy};
 use super::super::types::{BatchOp, SeqNo, ValueKind, WriteBatch};
 use super::super::wal::{self, WalWriter};
@@ -259,7 +258,7 @@ impl Inner {
             let mut immutables = old.immutables.clone();
             immutables.push(Arc::clone(&old.active));
             *version = Arc::new(Version {
-                active: Arc::new(Memtable::new(id)),
+                active: Arc::new(self.new_memtable(id)),
                 immutables,
                 tables: old.tables.clone(),
             });

@@ -18,20 +18,14 @@ use super::block::{block_crc, Block, BlockError, BlockIter, BLOCK_TRAILER_LEN, C
 use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::footer::{BlockHandle, Footer, FOOTER_LEN, HANDLE_LEN};
+use super::index::BlockIndex;
 use super::properties::TableProperties;
+use crate::engine::bloom::KeyHash;
 use crate::engine::coding::Reader;
 use crate::engine::error::{Error, Result};
 use crate::engine::iter::InternalIterator;
 use crate::engine::stats::ReadCounters;
 use crate::engine::types::{compare_internal, SeqNo, ValueKind};
-
-/// One index entry: the last internal key of a data block and where the block is.
-#[derive(Debug, Clone)]
-pub(crate) struct IndexEntry {
-    pub last_key: Vec<u8>,
-    pub last_seq: SeqNo,
-    pub handle: BlockHandle,
-}
 
 /// An open, immutable table file. Shared as `Arc<Table>`; safe to use from many threads.
 pub struct Table {
@@ -42,7 +36,7 @@ pub struct Table {
     pub(crate) counters: Arc<ReadCounters>,
     pub(crate) props: TableProperties,
     pub(crate) footer: Footer,
-    pub(crate) index: Vec<IndexEntry>,
+    pub(crate) index: BlockIndex,
     pub(crate) filter: BloomFilter,
     blocks_read: AtomicU64,
 }
@@ -126,17 +120,29 @@ impl Table {
     /// The newest version of `user_key` with sequence number `<= seq`, if the table holds
     /// one. Consults the bloom filter first and reads at most one data block.
     pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
-        if !self.filter.may_contain(user_key) {
+        self.get_with_hash(user_key, KeyHash::of(user_key), seq)
+    }
+
+    /// [`get`](Table::get) for a caller that already hashed the key: a read that consults
+    /// several tables hashes its key once and passes the same `hash` to each.
+    /// `hash` must be `KeyHash::of(user_key)`.
+    pub fn get_with_hash(
+        &self,
+        user_key: &[u8],
+        hash: KeyHash,
+        seq: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
+        if !self.filter.may_contain(hash) {
             ReadCounters::bump(&self.counters.bloom_negatives);
             return Ok(None);
         }
-        let i = self.block_for(user_key, seq);
-        let found = match self.index.get(i) {
+        let i = self.index.find(user_key, seq);
+        let found = match self.index.handle(i) {
             None => None,
-            Some(entry) => {
-                let mut it = BlockIter::new(self.data_block(i)?);
+            Some(handle) => {
+                let mut it = BlockIter::new(self.data_block(handle)?);
                 it.seek(user_key, seq)
-                    .map_err(|e| self.block_error(entry.handle, e))?;
+                    .map_err(|e| self.block_error(handle, e))?;
                 (it.valid() && it.user_key() == user_key)
                     .then(|| (it.seq(), it.kind(), it.value().to_vec()))
             }
@@ -171,17 +177,8 @@ impl Table {
         }
     }
 
-    /// Index of the only data block that can hold the first version `>= (user_key, seq)`:
-    /// the first block whose last key is not smaller. `index.len()` when there is none.
-    fn block_for(&self, user_key: &[u8], seq: SeqNo) -> usize {
-        self.index.partition_point(|e| {
-            compare_internal(&e.last_key, e.last_seq, user_key, seq) == Ordering::Less
-        })
-    }
-
-    /// Data block `i`, from the cache or from disk; counts the access.
-    fn data_block(&self, i: usize) -> Result<Arc<Block>> {
-        let handle = self.index[i].handle;
+    /// The data block at `handle`, from the cache or from disk; counts the access.
+    fn data_block(&self, handle: BlockHandle) -> Result<Arc<Block>> {
         self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
         ReadCounters::bump(&self.counters.blocks_read);
         self.cache
@@ -286,7 +283,7 @@ fn decode_properties(bytes: &[u8], path: &Path, offset: u64) -> Result<TableProp
 }
 
 /// Loads the index: entries strictly increasing, handles tiling the data area exactly.
-fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Result<Vec<IndexEntry>> {
+fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Result<BlockIndex> {
     let base = footer.index.offset;
     let bytes = read_block_bytes(file, path, file_len, footer.index)?;
     let block_err = |e: BlockError| {
@@ -297,14 +294,14 @@ fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Resul
         )
     };
     let mut it = BlockIter::new(Arc::new(Block::new(bytes).map_err(block_err)?));
-    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut index = BlockIndex::default();
     let mut expected_offset = 0u64;
     let mut pos = 0;
     it.seek_to_first().map_err(block_err)?;
     while it.valid() {
         let bad = |reason: &str| Error::corruption(path, base + pos as u64, reason);
-        if let Some(prev) = entries.last() {
-            let order = compare_internal(it.user_key(), it.seq(), &prev.last_key, prev.last_seq);
+        if let Some((prev_key, prev_seq)) = index.last() {
+            let order = compare_internal(it.user_key(), it.seq(), prev_key, prev_seq);
             if order != Ordering::Greater {
                 return Err(bad("index keys out of order"));
             }
@@ -323,11 +320,7 @@ fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Resul
             .end_with_trailer()
             .filter(|&end| end <= footer.filter.offset)
             .ok_or_else(|| bad("data block handle runs into the filter block"))?;
-        entries.push(IndexEntry {
-            last_key: it.user_key().to_vec(),
-            last_seq: it.seq(),
-            handle,
-        });
+        index.push(it.user_key(), it.seq(), handle);
         pos = it.next_offset();
         it.next().map_err(block_err)?;
     }
@@ -335,13 +328,13 @@ fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Resul
         let reason = "data blocks listed in the index do not reach the filter block";
         return Err(Error::corruption(path, base, reason));
     }
-    Ok(entries)
+    Ok(index)
 }
 
 /// Cross-checks the properties against the footer and the index.
 fn check_properties(
     props: &TableProperties,
-    index: &[IndexEntry],
+    index: &BlockIndex,
     footer: &Footer,
     path: &Path,
 ) -> Result<()> {
@@ -359,10 +352,10 @@ fn check_properties(
         Some("block sizes in the properties disagree with the footer".to_string())
     } else if props.deletions > props.entries || props.entries < props.data_blocks {
         Some("entry counts in the properties are inconsistent".to_string())
-    } else if let Some(last) = index.last() {
+    } else if let Some((last_key, _)) = index.last() {
         let bad_range = props.smallest_key > props.largest_key
             || props.min_seq > props.max_seq
-            || props.largest_key != last.last_key;
+            || props.largest_key != last_key;
         bad_range.then(|| "key or sequence range in the properties is inconsistent".to_string())
     } else {
         (props.entries != 0).then(|| "properties count entries in a table without data".into())
@@ -393,11 +386,11 @@ impl TableIterator {
     ) -> Result<()> {
         self.block = None;
         self.block_idx = i;
-        let Some(entry) = self.table.index.get(i) else {
+        let Some(handle) = self.table.index.handle(i) else {
             return Ok(());
         };
-        let mut it = BlockIter::new(self.table.data_block(i)?);
-        position(&mut it).map_err(|e| self.table.block_error(entry.handle, e))?;
+        let mut it = BlockIter::new(self.table.data_block(handle)?);
+        position(&mut it).map_err(|e| self.table.block_error(handle, e))?;
         self.block = Some(it);
         Ok(())
     }
@@ -421,7 +414,7 @@ impl TableIterator {
 
 impl InternalIterator for TableIterator {
     fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
-        let i = self.table.block_for(user_key, seq);
+        let i = self.table.index.find(user_key, seq);
         let r = self
             .enter_block(i, |it| it.seek(user_key, seq))
             .and_then(|()| self.skip_exhausted_blocks());
@@ -442,7 +435,7 @@ impl InternalIterator for TableIterator {
         let r = match it.next() {
             Ok(()) => self.skip_exhausted_blocks(),
             Err(e) => {
-                let handle = self.table.index[self.block_idx].handle;
+                let handle = self.table.index.handle(self.block_idx).unwrap_or_default();
                 Err(self.table.block_error(handle, e))
             }
         };

@@ -9,6 +9,7 @@ use super::block::BlockIter;
 use super::properties::TableProperties;
 use super::reader::{read_block_bytes, Table};
 use super::writer::follows;
+use crate::engine::bloom::KeyHash;
 use crate::engine::error::{Error, Result};
 use crate::engine::types::SeqNo;
 
@@ -29,8 +30,7 @@ impl Table {
 
         let mut seen = TableProperties::default();
         let mut last: Option<(Vec<u8>, SeqNo)> = None;
-        for entry in &self.index {
-            let handle = entry.handle;
+        for (i, &handle) in self.index.handles().iter().enumerate() {
             let block = self.read_data_block(handle)?;
             let block_err = |e| self.block_error(handle, e);
             block.check_restarts().map_err(block_err)?;
@@ -47,7 +47,7 @@ impl Table {
                     let at = handle.offset + pos as u64;
                     return Err(self.corrupt(at, "versions out of order"));
                 };
-                if new_key && !self.filter.may_contain(key) {
+                if new_key && !self.filter.may_contain(KeyHash::of(key)) {
                     let at = handle.offset + pos as u64;
                     return Err(self.corrupt(at, "bloom filter does not admit a stored key"));
                 }
@@ -59,10 +59,10 @@ impl Table {
                 pos = it.next_offset();
                 it.next().map_err(block_err)?;
             }
-            if !last
+            let ends_with_index_key = last
                 .as_ref()
-                .is_some_and(|(k, s)| *k == entry.last_key && *s == entry.last_seq)
-            {
+                .is_some_and(|(k, s)| (k.as_slice(), *s) == self.index.last_key(i));
+            if !ends_with_index_key {
                 let reason = "data block does not end with its index key";
                 return Err(self.corrupt(handle.offset, reason));
             }

@@ -30,7 +30,7 @@ fn fixture(keys: usize) -> Fixture {
     };
     let path = write_table(dir.path(), "t.sst", opts, &entries);
     let (table, _) = open(&path);
-    let blocks = table.index.iter().map(|e| e.handle).collect();
+    let blocks = table.index.handles().to_vec();
     Fixture {
         footer: table.footer,
         _dir: dir,
@@ -81,14 +81,14 @@ fn damaged_data_block_fails_reads_of_that_block_only() {
     flip(&fx.path, bad.offset + u64::from(bad.size) / 2);
     let table = try_open(&fx.path).expect("data blocks are read lazily");
 
-    let key_in_bad = table.index[3].last_key.clone();
+    let key_in_bad = table.index.last_key(3).0.to_vec();
     let err = table
         .get(&key_in_bad, MAX_SEQNO)
         .expect_err("damaged block");
     assert_checksum_error(&err, &fx.path, bad.offset);
     assert!(err.to_string().contains("t.sst"), "{err}");
 
-    let key_elsewhere = table.index[10].last_key.clone();
+    let key_elsewhere = table.index.last_key(10).0.to_vec();
     assert!(table
         .get(&key_elsewhere, MAX_SEQNO)
         .expect("intact block")

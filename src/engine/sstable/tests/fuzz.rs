@@ -27,7 +27,7 @@ fn base_table() -> &'static (Vec<u8>, Vec<BlockHandle>) {
         };
         let path = write_table(dir.path(), "base.sst", opts, &super::dataset(60, 21));
         let (table, _) = open(&path);
-        let mut handles: Vec<BlockHandle> = table.index.iter().map(|e| e.handle).collect();
+        let mut handles: Vec<BlockHandle> = table.index.handles().to_vec();
         handles.extend([
             table.footer.filter,
             table.footer.properties,

@@ -311,9 +311,9 @@ fn a_get_reads_exactly_one_data_block_and_the_cache_serves_repeats() {
     );
 
     // The last key of a block and the first key of the next are each one block away.
-    let boundary = &table.index[10];
+    let (boundary, _) = table.index.last_key(10);
     let before = table.blocks_read();
-    table.get(&boundary.last_key, MAX_SEQNO).expect("get");
+    table.get(boundary, MAX_SEQNO).expect("get");
     assert_eq!(table.blocks_read(), before + 1);
 }
 

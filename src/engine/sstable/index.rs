@@ -1,0 +1,129 @@
+//! The in-memory index of an open table: for each data block, the block's last internal
+//! key and its handle, in file order (so in key order).
+//!
+//! The keys are stored back to back in one buffer, each as `seq u64 | user key`, with a
+//! separate array of their start offsets. A point lookup binary-searches this index in
+//! every table its filter lets through; with one buffer, a probe reads an offset (the
+//! offsets of the first probes stay in cache) and then one spot of the buffer, instead of
+//! an index entry and then a separate heap allocation per key.
+
+use std::cmp::Ordering;
+
+use super::footer::BlockHandle;
+use crate::engine::types::{compare_internal, SeqNo};
+
+/// Bytes of the sequence number stored before each key.
+const SEQ_LEN: usize = 8;
+
+/// The last internal key and the handle of every data block of a table.
+#[derive(Debug, Default)]
+pub(crate) struct BlockIndex {
+    /// For each block, `seq u64 (little-endian) | user key`, back to back.
+    keys: Vec<u8>,
+    /// Where each block's entry in `keys` starts, plus the end of the last one.
+    starts: Vec<usize>,
+    handles: Vec<BlockHandle>,
+}
+
+impl BlockIndex {
+    /// Appends the next data block. The caller keeps the keys strictly increasing.
+    pub fn push(&mut self, last_key: &[u8], last_seq: SeqNo, handle: BlockHandle) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.keys.extend_from_slice(&last_seq.to_le_bytes());
+        self.keys.extend_from_slice(last_key);
+        self.starts.push(self.keys.len());
+        self.handles.push(handle);
+    }
+
+    /// Number of data blocks.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Handle of data block `i`, if there is one.
+    pub fn handle(&self, i: usize) -> Option<BlockHandle> {
+        self.handles.get(i).copied()
+    }
+
+    /// Every data block's handle, in file order.
+    pub fn handles(&self) -> &[BlockHandle] {
+        &self.handles
+    }
+
+    /// The last internal key of data block `i`, which must exist.
+    pub fn last_key(&self, i: usize) -> (&[u8], SeqNo) {
+        let entry = &self.keys[self.starts[i]..self.starts[i + 1]];
+        let (seq, key) = entry.split_at(SEQ_LEN);
+        let mut le = [0u8; SEQ_LEN];
+        le.copy_from_slice(seq);
+        (key, SeqNo::from_le_bytes(le))
+    }
+
+    /// The last internal key of the last data block, if there is one.
+    pub fn last(&self) -> Option<(&[u8], SeqNo)> {
+        self.len().checked_sub(1).map(|i| self.last_key(i))
+    }
+
+    /// Index of the only data block that can hold the first version `>= (user_key, seq)`:
+    /// the first block whose last key is not smaller. `len()` when there is none.
+    pub fn find(&self, user_key: &[u8], seq: SeqNo) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (key, last_seq) = self.last_key(mid);
+            if compare_internal(key, last_seq, user_key, seq) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(i: u64) -> BlockHandle {
+        BlockHandle {
+            offset: i * 100,
+            size: 95,
+        }
+    }
+
+    #[test]
+    fn keys_and_handles_round_trip_and_find_matches_a_linear_scan() {
+        let blocks: Vec<(Vec<u8>, SeqNo)> = vec![
+            (b"b".to_vec(), 7),
+            (b"b".to_vec(), 3),
+            (b"dd".to_vec(), u64::MAX >> 8),
+            (b"dd".to_vec(), 0),
+            (b"f".to_vec(), 5),
+        ];
+        let mut index = BlockIndex::default();
+        assert_eq!(index.find(b"a", 1), 0);
+        assert_eq!(index.last(), None);
+        for (i, (k, s)) in blocks.iter().enumerate() {
+            index.push(k, *s, handle(i as u64));
+        }
+        assert_eq!(index.len(), 5);
+        for (i, (k, s)) in blocks.iter().enumerate() {
+            assert_eq!(index.last_key(i), (k.as_slice(), *s));
+            assert_eq!(index.handle(i), Some(handle(i as u64)));
+        }
+        assert_eq!(index.handle(5), None);
+        assert_eq!(index.last(), Some((&b"f"[..], 5)));
+        for key in [&b"a"[..], b"b", b"c", b"dd", b"e", b"f", b"g"] {
+            for seq in [0, 3, 4, 5, 7, 8, u64::MAX >> 8] {
+                let linear = blocks
+                    .iter()
+                    .position(|(k, s)| compare_internal(k, *s, key, seq) != Ordering::Less)
+                    .unwrap_or(blocks.len());
+                assert_eq!(index.find(key, seq), linear, "{key:?} {seq}");
+            }
+        }
+    }
+}

@@ -94,8 +94,8 @@ fn reads_see_memtables_and_tables_newest_first() {
     }
     let stats = db.stats();
     assert!(
-        stats.tables >= 3,
-        "expected several tables, got {}",
+        stats.tables >= 1 && stats.flushes >= 3,
+        "expected data in several flushed tables (maybe compacted since), got {}",
         stats.tables
     );
     for i in 0..200u32 {

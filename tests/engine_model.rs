@@ -1,5 +1,7 @@
-//! Model-based property test: random sequences of writes, reads, iterations, flushes
-//! and reopens, every read compared with a `BTreeMap` that plays the database.
+//! Model-based property test: random sequences of writes, reads, iterations, flushes,
+//! manual compactions and reopens (with background compaction of tiny tables running
+//! all along), every read compared with a `BTreeMap` that plays the database, and live
+//! snapshots checked after every step.
 //!
 //! `PROPTEST_CASES` raises the number of cases (CI runs the default below).
 
@@ -23,6 +25,7 @@ enum Op {
     Flush,
     Reopen,
     Snapshot,
+    Compact,
 }
 
 fn key(k: u8) -> String {
@@ -44,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => Just(Op::Reopen),
         1 => Just(Op::Snapshot),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -137,6 +141,7 @@ fn run(ops: Vec<Op>) {
                 db = common::open_small(dir.path());
             }
             Op::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+            Op::Compact => db.compact().expect("compact"),
         }
         for (snap, at) in &snapshots {
             let got = common::collect(snap.iter_range::<&str>(..).expect("snapshot iter"));

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::compaction::CompactionOptions;
 use super::error::{Error, Result};
 
 /// When the WAL is forced to stable storage.
@@ -38,6 +39,8 @@ pub struct Options {
     pub block_cache_size: u64,
     /// Create the directory when it does not exist (default true).
     pub create_if_missing: bool,
+    /// Compaction strategy and knobs.
+    pub compaction: CompactionOptions,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             bloom_bits_per_key: 10,
             block_cache_size: 64 * 1024 * 1024,
             create_if_missing: true,
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl Options {
                 self.bloom_bits_per_key
             )));
         }
+        self.compaction.validate()?;
         if let SyncPolicy::Periodic(d) = self.sync {
             if d.is_zero() {
                 return Err(Error::InvalidOption(

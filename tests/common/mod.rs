@@ -3,15 +3,31 @@
 
 use std::path::Path;
 
-use lsm::engine::{Db, Options, SyncPolicy};
+use lsm::engine::{CompactionOptions, CompactionStrategy, Db, Options, SyncPolicy};
 
-/// Options that make flushes frequent and skip fsync, for fast tests of logic.
+/// Options that make flushes and compactions frequent (tiny tables and levels) and skip
+/// fsync, for fast tests of logic.
 pub fn small_options() -> Options {
     Options {
         memtable_max_size: 4096,
         block_size: 256,
         sync: SyncPolicy::Never,
+        compaction: small_compaction(CompactionStrategy::Leveled),
         ..Options::default()
+    }
+}
+
+/// Compaction knobs scaled down so a few thousand keys use several levels.
+pub fn small_compaction(strategy: CompactionStrategy) -> CompactionOptions {
+    CompactionOptions {
+        strategy,
+        l0_trigger: 4,
+        l0_slowdown: 8,
+        l0_stop: 12,
+        base_level_size: 32 * 1024,
+        level_size_ratio: 4,
+        target_table_size: 8 * 1024,
+        ..CompactionOptions::default()
     }
 }
 

@@ -4,6 +4,7 @@
 //! - `picker`: which tables to merge next (leveled or size-tiered).
 //! - `retain`: which versions of a key a merge keeps (snapshots, tombstones).
 
+pub mod job;
 pub mod picker;
 pub mod retain;
 
@@ -56,5 +57,42 @@ impl Default for CompactionOptions {
             max_levels: 7,
             size_tiered_ratio: 2,
         }
+    }
+}
+
+impl CompactionOptions {
+    /// Rejects inconsistent knobs with a message naming the option.
+    pub fn validate(&self) -> crate::engine::Result<()> {
+        let bad = |m: String| Err(crate::engine::Error::InvalidOption(m));
+        if self.l0_trigger < 2 {
+            return bad(format!(
+                "max_sstables_before_compact (l0_trigger) must be at least 2, got {}",
+                self.l0_trigger
+            ));
+        }
+        if self.l0_slowdown <= self.l0_trigger || self.l0_stop < self.l0_slowdown {
+            return bad(format!(
+                "need l0_trigger < l0_slowdown <= l0_stop, got {} / {} / {}",
+                self.l0_trigger, self.l0_slowdown, self.l0_stop
+            ));
+        }
+        if !(2..=16).contains(&self.max_levels) {
+            return bad(format!(
+                "max_levels must be between 2 and 16, got {}",
+                self.max_levels
+            ));
+        }
+        if self.level_size_ratio < 2 || self.size_tiered_ratio < 1 {
+            return bad(
+                "level_size_ratio must be at least 2 and size_tiered_ratio at least 1".into(),
+            );
+        }
+        if self.target_table_size < 4096 || self.base_level_size < self.target_table_size {
+            return bad(format!(
+                "need 4096 <= target_table_size <= base_level_size, got {} / {}",
+                self.target_table_size, self.base_level_size
+            ));
+        }
+        Ok(())
     }
 }

@@ -54,13 +54,27 @@ pub struct Task {
     pub reason: String,
 }
 
-/// Size a level (1-based) should stay under.
-pub fn level_target(level: usize, opts: &CompactionOptions) -> u64 {
-    let mut t = opts.base_level_size;
-    for _ in 1..level {
-        t = t.saturating_mul(opts.level_size_ratio);
+/// Target sizes of the levels, sized from the bottom up (the last level holds about all
+/// live data; each level above it `level_size_ratio` times less), and the *base level*:
+/// the level L0 compacts into, the shallowest whose target is at least
+/// `base_level_size`. Levels above the base stay empty, so however small the database,
+/// the levels under the base hold about `1 / (ratio - 1)` of the bottom's size, which
+/// bounds space amplification near `1 + 1 / (ratio - 1)`.
+pub fn level_targets(levels: &[Vec<TableInfo>], opts: &CompactionOptions) -> (usize, Vec<u64>) {
+    let last = levels.len().saturating_sub(1).max(1);
+    let bottom: u64 = levels
+        .get(last)
+        .map_or(0, |l| l.iter().map(|t| t.size).sum());
+    let mut targets = vec![0u64; last + 1];
+    targets[last] = bottom.max(opts.base_level_size);
+    let mut base = last;
+    for level in (1..last).rev() {
+        targets[level] = targets[level + 1] / opts.level_size_ratio.max(2);
+        if targets[level] >= opts.base_level_size {
+            base = level;
+        }
     }
-    t
+    (base, targets)
 }
 
 /// The next leveled compaction, if any level needs one. `pointers[l]` is where the last
@@ -71,23 +85,35 @@ pub fn pick_leveled(
     pointers: &mut Vec<Vec<u8>>,
 ) -> Option<Task> {
     let last = levels.len().checked_sub(1)?;
-    if levels[0].len() >= opts.l0_trigger && last >= 1 {
+    if last == 0 {
+        return None;
+    }
+    let (base, targets) = level_targets(levels, opts);
+    if levels[0].len() >= opts.l0_trigger {
         let inputs: Vec<&TableInfo> = levels[0].iter().collect();
         let reason = format!(
-            "L0 has {} tables (trigger {})",
+            "L0 has {} tables (trigger {}); base level L{base}",
             levels[0].len(),
             opts.l0_trigger
         );
-        return Some(with_overlaps(levels, 0, &inputs, 1, opts, reason));
+        return Some(with_overlaps(levels, 0, &inputs, base, opts, reason));
     }
-    // The level most over its target, scored size / target.
+    // The level most over its target, scored size / target. A level above the base
+    // should be empty (the base moves deeper when data shrinks): any table there is
+    // sent down first.
     let (level, score) = (1..last)
+        .filter(|&l| !levels[l].is_empty())
         .map(|l| {
             let size: u64 = levels[l].iter().map(|t| t.size).sum();
-            (l, size as f64 / level_target(l, opts) as f64)
+            let score = if l < base {
+                f64::INFINITY
+            } else {
+                size as f64 / targets[l].max(1) as f64
+            };
+            (l, score)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    if score < 1.0 || levels[level].is_empty() {
+    if score < 1.0 {
         return None;
     }
     if pointers.len() <= level {
@@ -99,7 +125,7 @@ pub fn pick_leveled(
         .find(|t| t.smallest.as_slice() > pointer.as_slice())
         .or_else(|| levels[level].first())?;
     pointers[level] = table.largest.clone();
-    let reason = format!("L{level} is at {:.2}x its target size", score);
+    let reason = format!("L{level} is at {score:.2}x its target size");
     Some(with_overlaps(
         levels,
         level,
@@ -246,33 +272,48 @@ mod tests {
     }
 
     #[test]
-    fn l0_at_trigger_merges_with_overlapping_l1() {
+    fn l0_at_trigger_merges_into_the_base_level() {
+        // Small database: the base level is the bottom one.
         let levels = vec![
             vec![
                 t(10, 5, "b", "d", 30),
                 t(11, 5, "c", "f", 31),
                 t(12, 5, "a", "c", 32),
             ],
+            vec![],
             vec![
                 t(1, 40, "a", "b", 1),
                 t(2, 40, "e", "g", 2),
                 t(3, 40, "x", "z", 3),
             ],
-            vec![],
         ];
         let task = pick_leveled(&levels, &opts(), &mut Vec::new()).expect("task");
         let mut ids: Vec<u64> = task.inputs.iter().map(|x| x.1).collect();
         ids.sort();
         assert_eq!(ids, vec![1, 2, 10, 11, 12]);
-        assert_eq!(task.output_level, 1);
+        assert_eq!(task.output_level, 2);
         assert!(task.bottommost);
         // Below the trigger and within targets: nothing to do.
-        let levels = vec![levels[0][..2].to_vec(), vec![], vec![]];
+        let levels = vec![levels[0][..2].to_vec(), vec![], levels[2].clone()];
         assert_eq!(pick_leveled(&levels, &opts(), &mut Vec::new()), None);
     }
 
     #[test]
+    fn level_targets_are_sized_from_the_bottom() {
+        let big = |id| t(id, 1000, "a", "z", 1);
+        // Bottom holds 1000: L2 target 100 (= base), L1 10 (under base: not used).
+        let levels = vec![vec![], vec![], vec![], vec![big(1)]];
+        let (base, targets) = level_targets(&levels, &opts());
+        assert_eq!(targets, vec![0, 10, 100, 1000]);
+        assert_eq!(base, 2);
+        // An empty database compacts L0 straight into the bottom level.
+        let (base, _) = level_targets(&[vec![], vec![], vec![], vec![]], &opts());
+        assert_eq!(base, 3);
+    }
+
+    #[test]
     fn an_oversized_level_sends_tables_down_round_robin() {
+        // Bottom 10_000 -> L2 target 1000, L1 target 100 (base 1).
         let l1 = vec![
             t(1, 60, "a", "c", 1),
             t(2, 60, "d", "f", 2),
@@ -282,7 +323,7 @@ mod tests {
             vec![],
             l1,
             vec![t(4, 10, "e", "e", 0)],
-            vec![t(5, 1, "a", "a", 0)],
+            vec![t(5, 10_000, "a", "a", 0)],
         ];
         let mut ptr = Vec::new();
         let first = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
@@ -296,6 +337,20 @@ mod tests {
         assert_eq!(third.inputs, vec![(1, 3)]);
         let wrapped = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
         assert_eq!(wrapped.inputs, vec![(1, 1)]);
+    }
+
+    #[test]
+    fn tables_above_the_base_level_are_sent_down() {
+        // Bottom is small, so the base is L3; a table left in L1 goes down.
+        let levels = vec![
+            vec![],
+            vec![t(1, 5, "a", "b", 1)],
+            vec![],
+            vec![t(2, 50, "a", "z", 0)],
+        ];
+        let task = pick_leveled(&levels, &opts(), &mut Vec::new()).expect("task");
+        assert_eq!(task.inputs, vec![(1, 1)]);
+        assert_eq!(task.output_level, 2);
     }
 
     #[test]
@@ -327,11 +382,5 @@ mod tests {
             task.inputs.iter().map(|x| x.1).collect::<Vec<_>>(),
             vec![5, 4, 3]
         );
-    }
-
-    #[test]
-    fn level_targets_grow_by_the_ratio() {
-        assert_eq!(level_target(1, &opts()), 100);
-        assert_eq!(level_target(3, &opts()), 10_000);
     }
 }

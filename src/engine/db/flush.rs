@@ -20,7 +20,7 @@ use super::super::manifest::{sync_dir, table_path, TableEntry};
 use super::super::memtable::Memtable;
 use super::super::sstable::{Table, TableOptions, TableWriter};
 use super::super::wal;
-use super::{Inner, LiveTable, Version};
+use super::{Inner, Version};
 
 impl Inner {
     /// Body of the flush thread: flush the oldest frozen memtable until shutdown.
@@ -45,6 +45,7 @@ impl Inner {
                 Ok(()) => {
                     *self.background_error.lock() = None;
                     backoff = Duration::from_millis(50);
+                    self.compaction_wakeup.notify_all();
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "memtable flush failed; will retry");
@@ -102,15 +103,9 @@ impl Inner {
         {
             let mut version = self.version.write();
             let old: &Version = &version;
-            let mut tables = old.tables.clone();
+            let mut levels = old.levels.clone();
             if let Some(t) = &table {
-                tables.insert(
-                    0,
-                    LiveTable {
-                        table: Arc::clone(t),
-                        level: 0,
-                    },
-                );
+                levels[0].insert(0, Arc::clone(t));
             }
             *version = Arc::new(Version {
                 active: Arc::clone(&old.active),
@@ -120,11 +115,16 @@ impl Inner {
                     .filter(|m| !Arc::ptr_eq(m, mem))
                     .cloned()
                     .collect(),
-                tables,
+                levels,
             });
         }
         remove_segments_before(&self.wal_dir, next_log);
         self.write_counters.flushes.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &table {
+            let c = &self.compaction_counters;
+            c.bytes_flushed
+                .fetch_add(t.properties().file_size, Ordering::Relaxed);
+        }
         tracing::info!(
             table = table.as_ref().map(|t| t.id()),
             entries = mem.len(),

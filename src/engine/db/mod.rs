@@ -14,6 +14,7 @@
 //! flushed by a background thread (`flush.rs`), reads see an immutable [`Version`]
 //! (`read.rs`), and `open` recovers from whatever a crash left (`recovery.rs`).
 
+mod compact;
 mod flush;
 mod read;
 mod recovery;
@@ -42,7 +43,7 @@ use super::types::{validate_key, SeqNo, WriteBatch};
 use super::wal;
 pub use read::{DbIterator, Snapshot};
 pub use stats::{QuarantinedTable, Stats, TableStats};
-pub use version::{LiveTable, Version};
+pub use version::Version;
 use write::{LeaderState, WriteQueue};
 
 /// Counters of the write path.
@@ -56,6 +57,18 @@ struct WriteCounters {
     /// The WAL segment receiving writes, and the bytes of records in it.
     wal_active_id: AtomicU64,
     wal_active_bytes: AtomicU64,
+}
+
+/// Counters of compaction.
+#[derive(Debug, Default)]
+struct CompactionCounters {
+    compactions: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    /// Bytes of tables written by flushes.
+    bytes_flushed: AtomicU64,
+    /// Writes delayed because L0 has `l0_slowdown` tables.
+    slowdowns: AtomicU64,
 }
 
 /// Wakes the flush thread, and writers waiting for a flush.
@@ -89,8 +102,15 @@ struct Inner {
     flush_signal: Mutex<FlushSignal>,
     /// Signalled when there is a memtable to flush or on shutdown.
     flush_wakeup: Condvar,
-    /// Signalled after every flush attempt.
+    /// Signalled after every flush attempt and every compaction.
     flush_done: Condvar,
+    /// Wakes the compaction thread.
+    compaction_wakeup: Condvar,
+    /// Held while a compaction runs: one at a time.
+    compaction_lock: Mutex<()>,
+    /// Per level, where the last compaction out of it ended (round-robin).
+    compact_pointers: Mutex<Vec<Vec<u8>>>,
+    compaction_counters: CompactionCounters,
 
     cache: Arc<BlockCache>,
     counters: Arc<ReadCounters>,
@@ -215,6 +235,12 @@ impl Db {
         self.inner.flush_and_wait()
     }
 
+    /// Flushes the memtable, then merges every table into one sorted run at the bottom,
+    /// keeping only what live snapshots and the latest state can read.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact_all()
+    }
+
     /// Statistics of the database.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -230,9 +256,8 @@ impl Db {
     pub fn verify_tables(&self) -> Result<Vec<(u64, u64)>> {
         let version = self.inner.current_version();
         version
-            .tables
-            .iter()
-            .map(|t| Ok((t.table.id(), t.table.verify()?)))
+            .tables()
+            .map(|(_, t)| Ok((t.id(), t.verify()?)))
             .collect()
     }
 
@@ -281,8 +306,8 @@ impl Inner {
                 return Ok(visible(kind, value));
             }
         }
-        for live in &version.tables {
-            if let Some((_, kind, value)) = live.table.get_with_hash(key, hash, seq)? {
+        for table in version.tables_for_key(key) {
+            if let Some((_, kind, value)) = table.get_with_hash(key, hash, seq)? {
                 return Ok(visible(kind, value));
             }
         }
@@ -302,6 +327,7 @@ impl Inner {
         self.flush_signal.lock().shutdown = true;
         self.flush_wakeup.notify_all();
         self.flush_done.notify_all();
+        self.compaction_wakeup.notify_all();
         let threads = std::mem::take(&mut *self.threads.lock());
         for t in threads {
             if t.join().is_err() {
@@ -341,4 +367,20 @@ impl Inner {
 
 fn visible(kind: super::types::ValueKind, value: Vec<u8>) -> Option<Vec<u8>> {
     (kind == super::types::ValueKind::Put).then_some(value)
+}
+
+/// Puts a level's tables in read order: L0 newest first, deeper levels by key.
+fn sort_level(level: usize, tables: &mut [Arc<super::sstable::Table>]) {
+    if level == 0 {
+        tables.sort_by(|a, b| {
+            let (pa, pb) = (a.properties(), b.properties());
+            pb.max_seq.cmp(&pa.max_seq).then(b.id().cmp(&a.id()))
+        });
+    } else {
+        tables.sort_by(|a, b| {
+            a.properties()
+                .smallest_key
+                .cmp(&b.properties().smallest_key)
+        });
+    }
 }

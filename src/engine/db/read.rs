@@ -155,9 +155,9 @@ fn iter_bounds(
             sources.push(Box::new(mem.iter()));
         }
     }
-    for live in &version.tables {
-        if live.table.overlaps(lo, hi.as_deref()) {
-            sources.push(Box::new(live.table.iter()));
+    for (_, table) in version.tables() {
+        if table.overlaps(lo, hi.as_deref()) {
+            sources.push(Box::new(table.iter()));
         }
     }
     let mut merge = MergeIterator::new(sources);

@@ -30,7 +30,7 @@ use super::super::types::ValueKind;
 use super::super::wal;
 use super::stats::QuarantinedTable;
 use super::write::{new_segment, LeaderState};
-use super::{FlushSignal, Inner, LiveTable, Version, WriteCounters};
+use super::{sort_level, FlushSignal, Inner, Version, WriteCounters};
 
 const QUARANTINE_DIR: &str = "quarantine";
 
@@ -82,10 +82,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         let path = table_path(&tables_dir, entry.id);
         match Table::open(&path, entry.id, Arc::clone(&cache), Arc::clone(&counters)) {
             Ok(table) => {
-                tables.push(LiveTable {
-                    table,
-                    level: entry.level,
-                });
+                tables.push((entry.level as usize, table));
                 kept.push(entry);
             }
             // A table from a newer release is not damage: refuse the open instead of
@@ -99,12 +96,14 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         }
     }
     manifest.tables = kept;
-    tables.sort_by(|a, b| {
-        let (pa, pb) = (a.table.properties(), b.table.properties());
-        pb.max_seq
-            .cmp(&pa.max_seq)
-            .then(b.table.id().cmp(&a.table.id()))
-    });
+    let depth = tables.iter().map(|(l, _)| l + 1).max().unwrap_or(0);
+    let mut levels = vec![Vec::new(); depth.max(opts.compaction.max_levels)];
+    for (level, table) in tables {
+        levels[level].push(table);
+    }
+    for (level, tables) in levels.iter_mut().enumerate() {
+        sort_level(level, tables);
+    }
     if quarantined_now {
         manifest.store(dir)?;
     }
@@ -192,7 +191,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
                 opts.bloom_bits_per_key,
             )),
             immutables,
-            tables,
+            levels,
         })),
         visible_seq: AtomicU64::new(last_seq),
         next_file_id: AtomicU64::new(next_file_id),
@@ -205,6 +204,10 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         flush_signal: Mutex::new(FlushSignal::default()),
         flush_wakeup: Condvar::new(),
         flush_done: Condvar::new(),
+        compaction_wakeup: Condvar::new(),
+        compaction_lock: Mutex::new(()),
+        compact_pointers: Mutex::new(Vec::new()),
+        compaction_counters: Default::default(),
         cache,
         counters,
         write_counters: WriteCounters {
@@ -236,7 +239,11 @@ fn spawn_threads(inner: &Arc<Inner>) -> Result<()> {
             .map_err(|e| Error::io(&inner.dir, e))
     };
     let flusher = Arc::clone(inner);
-    let mut threads = vec![spawn("lsm-flush", Box::new(move || flusher.flush_loop()))?];
+    let compactor = Arc::clone(inner);
+    let mut threads = vec![
+        spawn("lsm-flush", Box::new(move || flusher.flush_loop()))?,
+        spawn("lsm-compact", Box::new(move || compactor.compaction_loop()))?,
+    ];
     if let SyncPolicy::Periodic(every) = inner.opts.sync {
         let syncer = Arc::clone(inner);
         threads.push(spawn(

@@ -28,6 +28,8 @@ pub struct Stats {
     pub immutable_memtable_bytes: u64,
     /// Live tables.
     pub tables: u64,
+    /// Live tables in each level, L0 first.
+    pub tables_per_level: Vec<u64>,
     /// Bytes of all live tables on disk.
     pub table_bytes: u64,
     /// Versions stored in tables (puts and tombstones; a key overwritten in several
@@ -61,8 +63,23 @@ pub struct Stats {
     pub wal_syncs: u64,
     /// Memtables flushed since open.
     pub flushes: u64,
-    /// Times a writer had to wait for a flush because too many memtables were frozen.
+    /// Times writers had to stop: too many frozen memtables, or L0 at `l0_stop`.
     pub write_stalls: u64,
+    /// Write groups delayed by 1 ms because L0 reached `l0_slowdown`.
+    pub write_slowdowns: u64,
+    /// Compactions run since open.
+    pub compactions: u64,
+    /// Bytes of tables read by compactions since open.
+    pub compaction_bytes_read: u64,
+    /// Bytes of tables written by compactions since open.
+    pub compaction_bytes_written: u64,
+    /// Bytes of tables written by flushes since open.
+    pub flush_bytes_written: u64,
+    /// Bytes written to tables (flushes + compactions) per byte flushed, since open.
+    pub write_amplification: f64,
+    /// Bytes of all tables per byte of the deepest non-empty level (an estimate of
+    /// disk bytes per live byte: the deepest level holds one version of most keys).
+    pub space_amplification: f64,
     /// Tables quarantined (moved to `quarantine/`), now or on an earlier open.
     pub quarantined: Vec<QuarantinedTable>,
     /// The last background error (for example a failed flush), if any.
@@ -114,7 +131,8 @@ impl super::Inner {
                 .iter()
                 .map(|m| m.approximate_size() as u64)
                 .sum(),
-            tables: version.tables.len() as u64,
+            tables: version.table_count() as u64,
+            tables_per_level: version.levels.iter().map(|l| l.len() as u64).collect(),
             last_seq: self.visible_seq(),
             blocks_read: C::load(&self.counters.blocks_read),
             blocks_read_from_disk: C::load(&self.counters.blocks_read_from_disk),
@@ -126,15 +144,34 @@ impl super::Inner {
             wal_syncs: self.write_counters.wal_syncs.load(Relaxed),
             flushes: self.write_counters.flushes.load(Relaxed),
             write_stalls: self.write_counters.write_stalls.load(Relaxed),
+            write_slowdowns: self.compaction_counters.slowdowns.load(Relaxed),
+            compactions: self.compaction_counters.compactions.load(Relaxed),
+            compaction_bytes_read: self.compaction_counters.bytes_read.load(Relaxed),
+            compaction_bytes_written: self.compaction_counters.bytes_written.load(Relaxed),
+            flush_bytes_written: self.compaction_counters.bytes_flushed.load(Relaxed),
             quarantined: self.quarantined.lock().clone(),
             background_error: self.background_error.lock().clone(),
             ..Stats::default()
         };
-        for live in &version.tables {
-            let p = live.table.properties();
+        for (_, table) in version.tables() {
+            let p = table.properties();
             s.table_bytes += p.file_size;
             s.table_entries += p.entries;
             s.table_deletions += p.deletions;
+        }
+        if s.flush_bytes_written > 0 {
+            s.write_amplification = (s.flush_bytes_written + s.compaction_bytes_written) as f64
+                / s.flush_bytes_written as f64;
+        }
+        let deepest: u64 = version
+            .levels
+            .iter()
+            .rev()
+            .map(|l| l.iter().map(|t| t.properties().file_size).sum::<u64>())
+            .find(|&b| b > 0)
+            .unwrap_or(0);
+        if deepest > 0 {
+            s.space_amplification = s.table_bytes as f64 / deepest as f64;
         }
         let mem_entries: u64 = version.memtables_newest_first().map(|m| m.len()).sum();
         s.approximate_keys = s.table_entries + mem_entries;
@@ -144,14 +181,12 @@ impl super::Inner {
 
     pub(super) fn table_stats(&self) -> Vec<TableStats> {
         self.current_version()
-            .tables
-            .iter()
-            .map(|live| {
-                let t = &live.table;
+            .tables()
+            .map(|(level, t)| {
                 let p = t.properties();
                 TableStats {
                     id: t.id(),
-                    level: live.level,
+                    level: level as u32,
                     path: t.path().to_path_buf(),
                     file_size: p.file_size,
                     entries: p.entries,

@@ -211,6 +211,7 @@ impl Inner {
     /// Rotates the active memtable when it is full, first waiting (a write stall) while
     /// too many frozen memtables are queued for flushing.
     fn make_room(&self, leader: &mut LeaderState) -> Result<()> {
+        self.throttle_for_l0()?;
         if self.version.read().active.approximate_size() < self.opts.memtable_max_size {
             return Ok(());
         }
@@ -239,6 +240,36 @@ impl Inner {
         self.rotate(leader)
     }
 
+    /// Backpressure from L0: past `l0_slowdown` tables each write group waits 1 ms; at
+    /// `l0_stop` writes wait until compaction brings L0 back under it.
+    fn throttle_for_l0(&self) -> Result<()> {
+        let c = &self.opts.compaction;
+        let l0 = || self.version.read().levels.first().map_or(0, Vec::len);
+        if l0() >= c.l0_stop {
+            self.write_counters
+                .write_stalls
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(l0_tables = l0(), "write stall: waiting for L0 compaction");
+            while l0() >= c.l0_stop {
+                if let Some(e) = self.background_error.lock().clone() {
+                    return Err(Error::Background(e));
+                }
+                let mut signal = self.flush_signal.lock();
+                if signal.shutdown {
+                    return Err(Error::Closed);
+                }
+                self.flush_done
+                    .wait_for(&mut signal, Duration::from_millis(100));
+            }
+        } else if l0() >= c.l0_slowdown {
+            self.compaction_counters
+                .slowdowns
+                .fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     /// Freezes the active memtable and starts a new one with a new WAL segment.
     pub(super) fn rotate(&self, leader: &mut LeaderState) -> Result<()> {
         // Sealed before the next segment exists, so only the newest segment can end in a
@@ -260,7 +291,7 @@ impl Inner {
             *version = Arc::new(Version {
                 active: Arc::new(self.new_memtable(id)),
                 immutables,
-                tables: old.tables.clone(),
+                levels: old.levels.clone(),
             });
         }
         let _signal = self.flush_signal.lock();

@@ -31,7 +31,7 @@ fn child_options(round: u64) -> Options {
     };
     // Tiny tables and levels keep compaction busy, so kills also land in the middle
     // of compactions (alternately leveled and size-tiered).
-    let strategy = if round % 2 == 0 {
+    let strategy = if round.is_multiple_of(2) {
         CompactionStrategy::Leveled
     } else {
         CompactionStrategy::SizeTiered

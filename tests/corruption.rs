@@ -111,11 +111,47 @@ fn flipped_byte_in_a_data_block_is_an_error_not_a_wrong_value() {
             );
         }
     }
-    let err = db.verify_tables().expect_err("verify must find the damage");
+    let report = db.verify();
+    assert!(!report.ok, "verify must find the damage");
+    let bad: Vec<_> = report.files.iter().filter(|f| f.error.is_some()).collect();
+    assert_eq!(bad.len(), 1, "{report:?}");
+    assert_eq!(bad[0].path, table);
     assert!(
-        err.to_string().contains(&table.display().to_string()),
-        "{err}"
+        bad[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("checksum")),
+        "{report:?}"
     );
+    // The WAL was checked too, and is fine.
+    assert!(report
+        .files
+        .iter()
+        .any(|f| f.kind == "wal" && f.error.is_none()));
+}
+
+#[test]
+fn verify_passes_a_healthy_database_and_counts_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    one_table_db(dir.path());
+    let db = common::open_small(dir.path());
+    db.put("in-the-wal", b"1").expect("put");
+    let report = db.verify();
+    assert!(report.ok, "{report:?}");
+    let tables: u64 = report
+        .files
+        .iter()
+        .filter(|f| f.kind == "table")
+        .map(|f| f.items)
+        .sum();
+    let wal: u64 = report
+        .files
+        .iter()
+        .filter(|f| f.kind == "wal")
+        .map(|f| f.items)
+        .sum();
+    assert_eq!(tables, u64::from(KEYS));
+    assert_eq!(wal, 1);
 }
 
 #[test]

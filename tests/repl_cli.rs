@@ -58,13 +58,19 @@ fn demo_scan_batch_and_stats() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = repl(
         dir.path(),
-        "demo\nSCAN users:\nBATCH\nSET x 1\nDELETE users:1\nEND\nBATCH SET y 2; SET z 3\nCOUNT\nGET users:1\nSTATS\nFLUSH\nSTATS ALL\n",
+        "demo\nCOMPACT\nVERIFY\nSCAN users:\nBATCH\nSET x 1\nDELETE users:1\nEND\nBATCH SET y 2; SET z 3\nCOUNT\nGET users:1\nSTATS\nFLUSH\nSTATS ALL\n",
     );
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
     assert!(text.contains("OK (loaded 17 sample keys)"), "{text}");
     assert!(text.contains("users:1 = {\"name\":\"Ana\""), "{text}");
     assert!(text.contains("(10 keys)"), "{text}");
+    assert!(
+        text.contains("OK (1 tables,"),
+        "COMPACT leaves one table: {text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("ok   table ")), "{text}");
+    assert!(text.contains("files verified)"), "{text}");
     assert!(text.contains("OK (2 operations)"), "{text}");
     // 17 demo keys - users:1 + x, y, z
     assert!(text.lines().any(|l| l == "19"), "{text}");

@@ -26,6 +26,8 @@ Commands (case-insensitive; quote keys with spaces as \"my key\"):
   BATCH <op>; <op>; ...  apply SET/DELETE operations atomically on one line
   DEMO                   load sample data (users:*, cities:*, config:*)
   FLUSH                  write the memtable to an SSTable now
+  COMPACT                flush, then merge every table into one sorted run
+  VERIFY                 check every table and WAL record against its checksum
   HELP                   this text
   EXIT                   leave (also QUIT or end of input)";
 
@@ -145,6 +147,30 @@ impl Repl {
             "FLUSH" => {
                 self.db.flush()?;
                 writeln!(out, "OK")?;
+            }
+            "COMPACT" => {
+                self.db.compact()?;
+                let s = self.db.stats();
+                writeln!(out, "OK ({} tables, {} bytes)", s.tables, s.table_bytes)?;
+            }
+            "VERIFY" => {
+                let report = self.db.verify();
+                for f in &report.files {
+                    match &f.error {
+                        None => writeln!(
+                            out,
+                            "ok   {} {} ({} checked)",
+                            f.kind,
+                            f.path.display(),
+                            f.items
+                        )?,
+                        Some(e) => writeln!(out, "BAD  {} {}: {e}", f.kind, f.path.display())?,
+                    }
+                }
+                if !report.ok {
+                    bail!("verification found damaged files");
+                }
+                writeln!(out, "OK ({} files verified)", report.files.len())?;
             }
             "HELP" | "?" => writeln!(out, "{HELP}")?,
             "EXIT" | "QUIT" => return Ok(Control::Exit),

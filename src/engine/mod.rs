@@ -19,7 +19,9 @@ pub mod types;
 pub mod wal;
 
 pub use compaction::{CompactionOptions, CompactionStrategy};
-pub use db::{Db, DbIterator, QuarantinedTable, Snapshot, Stats, TableStats};
+pub use db::{
+    Db, DbIterator, FileCheck, QuarantinedTable, Snapshot, Stats, TableStats, VerifyReport,
+};
 pub use error::{Error, Result};
 pub use options::{Options, SyncPolicy};
 pub use types::{

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::error::{Error, Result};
 
 pub use format::encode_batch_record;
-pub use reader::{replay_segment, ReplayOutcome};
+pub use reader::{check_segment, replay_segment, ReplayOutcome};
 pub use writer::WalWriter;
 
 /// File-name suffix of a segment.

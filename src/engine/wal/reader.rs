@@ -256,3 +256,15 @@ fn header_error(path: &Path, e: HeaderError) -> Error {
         },
     }
 }
+
+/// Checks a segment without changing it: every record's frame, checksum and payload,
+/// with the rules of [`replay_segment`] (a torn tail of the newest segment is reported
+/// in `truncated_at`, not an error).
+pub fn check_segment(path: &Path, is_last: bool) -> Result<ReplayOutcome> {
+    let data = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let expected_id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(super::parse_segment_name);
+    decode_segment(path, &data, is_last, expected_id, |_, _| Ok(()))
+}

@@ -22,9 +22,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn expected(i: u32) -> Option<String> {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         Some(format!("w{i}"))
-    } else if i % 10 == 0 {
+    } else if i.is_multiple_of(10) {
         None
     } else {
         Some(format!("v{i}"))

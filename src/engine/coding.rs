@@ -56,7 +56,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Most varints in blocks (lengths, small sequence numbers) are one byte.
+        if let Some(&byte) = self.buf.get(self.pos) {
+            if byte < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(byte));
+            }
+        }
+        self.varint_multi_byte()
+    }
+
+    fn varint_multi_byte(&mut self) -> Result<u64, DecodeError> {
         let mut result: u64 = 0;
         for i in 0..10 {
             let byte = *self
@@ -76,6 +88,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a varint that must fit in `usize` and be at most `max`.
+    #[inline]
     pub fn varint_len(&mut self, max: usize) -> Result<usize, DecodeError> {
         let v = self.varint()?;
         usize::try_from(v)

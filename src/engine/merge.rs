@@ -12,22 +12,27 @@ use super::iter::InternalIterator;
 use super::types::{compare_internal, SeqNo, ValueKind};
 
 /// Merges several [`InternalIterator`]s into one.
-pub struct MergeIterator {
-    sources: Vec<Box<dyn InternalIterator>>,
+///
+/// Generic over the source type so that a merge over a closed set of sources (the read
+/// path's memtables and tables) compares keys without a virtual call per access; a
+/// `MergeIterator<Box<dyn InternalIterator>>` merges anything.
+pub struct MergeIterator<I: InternalIterator = Box<dyn InternalIterator>> {
+    sources: Vec<I>,
     /// Indices of valid sources, arranged as a binary min-heap.
     heap: Vec<usize>,
 }
 
-impl MergeIterator {
+impl<I: InternalIterator> MergeIterator<I> {
     /// Merges `sources`. Versions of one key never share a sequence number across
     /// sources, so ties cannot happen; if they did, the lower source index wins.
-    pub fn new(sources: Vec<Box<dyn InternalIterator>>) -> Self {
+    pub fn new(sources: Vec<I>) -> Self {
         MergeIterator {
+            heap: Vec::with_capacity(sources.len()),
             sources,
-            heap: Vec::new(),
         }
     }
 
+    #[inline]
     fn less(&self, a: usize, b: usize) -> bool {
         let (x, y) = (&self.sources[a], &self.sources[b]);
         match compare_internal(x.user_key(), x.seq(), y.user_key(), y.seq()) {
@@ -40,37 +45,41 @@ impl MergeIterator {
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut smallest = i;
-            if l < n && self.less(self.heap[l], self.heap[smallest]) {
-                smallest = l;
-            }
-            if r < n && self.less(self.heap[r], self.heap[smallest]) {
-                smallest = r;
-            }
-            if smallest == i {
+            let l = 2 * i + 1;
+            if l >= n {
                 return;
             }
-            self.heap.swap(i, smallest);
-            i = smallest;
+            // The smaller child, then one comparison against it.
+            let r = l + 1;
+            let child = if r < n && self.less(self.heap[r], self.heap[l]) {
+                r
+            } else {
+                l
+            };
+            if !self.less(self.heap[child], self.heap[i]) {
+                return;
+            }
+            self.heap.swap(i, child);
+            i = child;
         }
     }
 
     fn rebuild_heap(&mut self) {
-        self.heap = (0..self.sources.len())
-            .filter(|&i| self.sources[i].valid())
-            .collect();
+        self.heap.clear();
+        self.heap
+            .extend((0..self.sources.len()).filter(|&i| self.sources[i].valid()));
         for i in (0..self.heap.len() / 2).rev() {
             self.sift_down(i);
         }
     }
 
-    fn top(&self) -> &dyn InternalIterator {
-        self.sources[self.heap[0]].as_ref()
+    #[inline]
+    fn top(&self) -> &I {
+        &self.sources[self.heap[0]]
     }
 }
 
-impl InternalIterator for MergeIterator {
+impl<I: InternalIterator> InternalIterator for MergeIterator<I> {
     fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
         for s in &mut self.sources {
             s.seek(user_key, seq)?;
@@ -93,32 +102,35 @@ impl InternalIterator for MergeIterator {
         };
         self.sources[top].next()?;
         if !self.sources[top].valid() {
-            let last = self.heap.len() - 1;
-            self.heap.swap(0, last);
-            self.heap.pop();
+            self.heap.swap_remove(0);
         }
-        if !self.heap.is_empty() {
+        if self.heap.len() > 1 {
             self.sift_down(0);
         }
         Ok(())
     }
 
+    #[inline]
     fn valid(&self) -> bool {
         !self.heap.is_empty()
     }
 
+    #[inline]
     fn user_key(&self) -> &[u8] {
         self.top().user_key()
     }
 
+    #[inline]
     fn seq(&self) -> SeqNo {
         self.top().seq()
     }
 
+    #[inline]
     fn kind(&self) -> ValueKind {
         self.top().kind()
     }
 
+    #[inline]
     fn value(&self) -> &[u8] {
         self.top().value()
     }
@@ -153,7 +165,7 @@ mod tests {
         b.insert(b"k1", 5, ValueKind::Put, b"");
         b.insert(b"k2", 4, ValueKind::Delete, b"");
         c.insert(b"k3", 9, ValueKind::Put, b"");
-        let mut it = MergeIterator::new(vec![
+        let mut it: MergeIterator = MergeIterator::new(vec![
             Box::new(a.iter()),
             Box::new(b.iter()),
             Box::new(c.iter()),
@@ -171,11 +183,12 @@ mod tests {
 
     #[test]
     fn empty_sources_are_fine() {
-        let mut it = MergeIterator::new(vec![Box::new(Arc::new(Memtable::new(1)).iter())]);
+        let mut it: MergeIterator =
+            MergeIterator::new(vec![Box::new(Arc::new(Memtable::new(1)).iter())]);
         it.seek_to_first().expect("seek");
         assert!(!it.valid());
         it.next().expect("next on empty");
-        let mut none = MergeIterator::new(Vec::new());
+        let mut none: MergeIterator = MergeIterator::new(Vec::new());
         none.seek(b"a", 1).expect("seek");
         assert!(!none.valid());
     }

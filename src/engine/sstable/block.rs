@@ -299,27 +299,41 @@ impl BlockIter {
         }
     }
 
+    /// Makes this an unpositioned cursor over `block`, keeping the key buffer's memory.
+    pub fn reset(&mut self, block: Arc<Block>) {
+        self.block = block;
+        self.next_pos = 0;
+        self.key.clear();
+        self.value = 0..0;
+        self.valid = false;
+    }
+
     /// True while positioned on an entry.
+    #[inline]
     pub fn valid(&self) -> bool {
         self.valid
     }
 
     /// The current entry's user key.
+    #[inline]
     pub fn user_key(&self) -> &[u8] {
         &self.key
     }
 
     /// The current entry's sequence number.
+    #[inline]
     pub fn seq(&self) -> SeqNo {
         self.seq
     }
 
     /// The current entry's kind.
+    #[inline]
     pub fn kind(&self) -> ValueKind {
         self.kind
     }
 
     /// The current entry's value.
+    #[inline]
     pub fn value(&self) -> &[u8] {
         &self.block.data[self.value.clone()]
     }

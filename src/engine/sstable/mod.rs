@@ -4,6 +4,7 @@
 //! - `block`: prefix-compressed blocks with restart points, and the block trailer.
 //! - `bloom`: the per-table bloom filter over user keys.
 //! - `footer`: block handles and the fixed-size footer (magic, version, checksum).
+//! - `index`: a dense form of the block index for fast searches.
 //! - `properties`: counts, key and sequence ranges, sizes.
 //! - `writer` / `reader` / `verify`: writing, reading and checking a whole table.
 //! - `cache`: the block cache shared by the tables of one database.
@@ -15,6 +16,7 @@ mod block;
 mod bloom;
 mod cache;
 mod footer;
+mod index;
 mod properties;
 mod reader;
 mod verify;

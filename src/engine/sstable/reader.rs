@@ -18,6 +18,7 @@ use super::block::{block_crc, Block, BlockError, BlockIter, BLOCK_TRAILER_LEN, C
 use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::footer::{BlockHandle, Footer, FOOTER_LEN, HANDLE_LEN};
+use super::index::IndexHeads;
 use super::properties::TableProperties;
 use crate::engine::coding::Reader;
 use crate::engine::error::{Error, Result};
@@ -43,6 +44,8 @@ pub struct Table {
     pub(crate) props: TableProperties,
     pub(crate) footer: Footer,
     pub(crate) index: Vec<IndexEntry>,
+    /// A dense copy of what distinguishes the index keys, for fast searches.
+    index_heads: IndexHeads,
     pub(crate) filter: BloomFilter,
     blocks_read: AtomicU64,
 }
@@ -89,6 +92,7 @@ impl Table {
         let index = load_index(&file, path, file_len, &footer)?;
         check_properties(&props, &index, &footer, path)?;
 
+        let index_heads = IndexHeads::new(&index);
         Ok(Arc::new(Table {
             id,
             path: path.to_path_buf(),
@@ -98,6 +102,7 @@ impl Table {
             props,
             footer,
             index,
+            index_heads,
             filter,
             blocks_read: AtomicU64::new(0),
         }))
@@ -174,9 +179,7 @@ impl Table {
     /// Index of the only data block that can hold the first version `>= (user_key, seq)`:
     /// the first block whose last key is not smaller. `index.len()` when there is none.
     fn block_for(&self, user_key: &[u8], seq: SeqNo) -> usize {
-        self.index.partition_point(|e| {
-            compare_internal(&e.last_key, e.last_seq, user_key, seq) == Ordering::Less
-        })
+        self.index_heads.partition_point(&self.index, user_key, seq)
     }
 
     /// Data block `i`, from the cache or from disk; counts the access.

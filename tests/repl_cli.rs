@@ -13,12 +13,16 @@ fn repl(dir: &Path, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn lsm");
-    child
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
+        .write_all(input.as_bytes());
+    // A child that fails at startup (a locked directory) may exit before reading its
+    // input; the broken pipe is then expected, and its output tells what happened.
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     child.wait_with_output().expect("wait")
 }
 

@@ -20,6 +20,7 @@ enum Op {
     Batch(Vec<(u8, Option<Vec<u8>>)>),
     Get(u8),
     Range(u8, u8),
+    RangeInclusive(u8, u8),
     RangeAfter(u8, usize),
     Prefix(u8),
     Flush,
@@ -42,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec((any::<u8>(), prop::option::of(value)), 1..8).prop_map(Op::Batch),
         4 => any::<u8>().prop_map(Op::Get),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Range(a, b)),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::RangeInclusive(a, b)),
         2 => (any::<u8>(), 1usize..6).prop_map(|(a, n)| Op::RangeAfter(a, n)),
         2 => (0u8..5).prop_map(Op::Prefix),
         1 => Just(Op::Flush),
@@ -105,6 +107,12 @@ fn run(ops: Vec<Op>) {
                 let (lo, hi) = (key(a).min(key(b)), key(a).max(key(b)));
                 let got = common::collect(db.iter_range(lo.clone()..hi.clone()).expect("range"));
                 let want = model_range(&model, Bound::Included(lo), Bound::Excluded(hi));
+                assert_eq!(got, want);
+            }
+            Op::RangeInclusive(a, b) => {
+                let (lo, hi) = (key(a).min(key(b)), key(a).max(key(b)));
+                let got = common::collect(db.iter_range(lo.clone()..=hi.clone()).expect("range"));
+                let want = model_range(&model, Bound::Included(lo), Bound::Included(hi));
                 assert_eq!(got, want);
             }
             Op::RangeAfter(a, n) => {

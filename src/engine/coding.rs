@@ -88,6 +88,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a varint that must fit in `usize` and be at most `max`.
+    #[inline]
     pub fn varint_len(&mut self, max: usize) -> Result<usize, DecodeError> {
         let v = self.varint()?;
         usize::try_from(v)

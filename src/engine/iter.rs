@@ -32,3 +32,37 @@ pub trait InternalIterator: Send {
     /// The current version's value (empty for a tombstone).
     fn value(&self) -> &[u8];
 }
+
+impl<T: InternalIterator + ?Sized> InternalIterator for Box<T> {
+    fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
+        (**self).seek(user_key, seq)
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        (**self).seek_to_first()
+    }
+
+    fn next(&mut self) -> Result<()> {
+        (**self).next()
+    }
+
+    fn valid(&self) -> bool {
+        (**self).valid()
+    }
+
+    fn user_key(&self) -> &[u8] {
+        (**self).user_key()
+    }
+
+    fn seq(&self) -> SeqNo {
+        (**self).seq()
+    }
+
+    fn kind(&self) -> ValueKind {
+        (**self).kind()
+    }
+
+    fn value(&self) -> &[u8] {
+        (**self).value()
+    }
+}

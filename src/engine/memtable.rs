@@ -11,7 +11,7 @@
 //! most data is in tables) skip the skiplist search, which costs a cache miss or two
 //! per level.
 
-use std::collections::VecDeque;
+use std::cmp::Ordering as KeyOrdering;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use crossbeam_skiplist::SkipMap;
 use super::bloom::{ConcurrentBloom, KeyHash};
 use super::error::Result;
 use super::iter::InternalIterator;
-use super::types::{InternalKey, SeqNo, ValueKind, MAX_SEQNO};
+use super::types::{compare_keys, InternalKey, SeqNo, ValueKind, MAX_SEQNO};
 
 /// Bytes of bookkeeping charged per entry on top of key and value (skiplist node, key
 /// and value headers). An estimate, used only to decide when to flush.
@@ -137,46 +137,107 @@ impl Memtable {
 
     /// A cursor over all versions, in internal-key order.
     pub fn iter(self: &Arc<Self>) -> MemtableIterator {
+        self.iter_until(None)
+    }
+
+    /// A cursor over the versions whose user key is below `upper` (all of them when
+    /// `None`), in internal-key order. The cursor ends at the first version at or past
+    /// `upper`, so a bounded scan never copies versions it would throw away.
+    pub fn iter_until(self: &Arc<Self>, upper: Option<&[u8]>) -> MemtableIterator {
         MemtableIterator {
             mem: Arc::clone(self),
-            buf: VecDeque::new(),
+            upper: upper.map(<[u8]>::to_vec),
+            bytes: Vec::new(),
+            slots: Vec::with_capacity(FIRST_CHUNK),
+            pos: 0,
+            chunk: FIRST_CHUNK,
             exhausted: true,
         }
     }
 }
 
-/// How many versions a [`MemtableIterator`] copies out of the skiplist at a time.
-const CHUNK: usize = 64;
+/// How many versions a [`MemtableIterator`] copies out of the skiplist on its first
+/// fill after a seek: short scans need few, so the first copy is small.
+const FIRST_CHUNK: usize = 16;
+
+/// The most versions one refill copies; each refill doubles the previous one up to this.
+const MAX_CHUNK: usize = 256;
+
+/// The most bytes a fill reserves ahead for the versions it is about to copy.
+const MAX_RESERVE: usize = 64 * 1024;
+
+/// Where one copied version lies in [`MemtableIterator::bytes`].
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key_start: usize,
+    key_end: usize,
+    value_end: usize,
+    seq: SeqNo,
+    kind: ValueKind,
+}
 
 /// A cursor over a memtable that owns its memtable (so it can outlive the caller's
-/// borrow): it copies small chunks of versions out of the skiplist and re-seeks past the
-/// last one when the chunk is used up.
+/// borrow): it copies chunks of versions out of the skiplist into one reused buffer and
+/// re-seeks past the last one when the chunk is used up.
 pub struct MemtableIterator {
     mem: Arc<Memtable>,
-    /// Versions copied but not yet consumed; the front is the current one.
-    buf: VecDeque<(InternalKey, Vec<u8>)>,
-    /// True when the skiplist has nothing after the buffered versions.
+    /// Exclusive upper bound on user keys; the cursor ends there.
+    upper: Option<Vec<u8>>,
+    /// Keys and values of the copied versions, back to back.
+    bytes: Vec<u8>,
+    /// The copied versions, in order; `slots[pos]` is the current one.
+    slots: Vec<Slot>,
+    pos: usize,
+    /// Versions the next refill may copy.
+    chunk: usize,
+    /// True when the skiplist has nothing (within `upper`) after the copied versions.
     exhausted: bool,
 }
 
 impl MemtableIterator {
+    /// Copies up to `chunk` versions starting at `from`.
     fn fill(&mut self, from: Bound<&InternalKey>) {
-        self.buf.clear();
-        let mut taken = 0;
+        self.bytes.clear();
+        self.slots.clear();
+        self.pos = 0;
+        self.exhausted = true;
         for entry in self.mem.map.range((from, Bound::Unbounded)) {
-            self.buf
-                .push_back((entry.key().clone(), entry.value().clone()));
-            taken += 1;
-            if taken == CHUNK {
+            let key = entry.key();
+            if self
+                .upper
+                .as_deref()
+                .is_some_and(|upper| compare_keys(&key.user_key, upper) != KeyOrdering::Less)
+            {
                 break;
             }
+            if self.slots.len() == self.chunk {
+                self.exhausted = false;
+                break;
+            }
+            if self.slots.is_empty() {
+                // Room for the whole chunk if its versions are about this size, so the
+                // buffer does not grow step by step.
+                let guess = (key.user_key.len() + entry.value().len()).saturating_mul(self.chunk);
+                self.bytes.reserve(guess.min(MAX_RESERVE));
+            }
+            let key_start = self.bytes.len();
+            self.bytes.extend_from_slice(&key.user_key);
+            let key_end = self.bytes.len();
+            self.bytes.extend_from_slice(entry.value());
+            self.slots.push(Slot {
+                key_start,
+                key_end,
+                value_end: self.bytes.len(),
+                seq: key.seq,
+                kind: key.kind,
+            });
         }
-        self.exhausted = taken < CHUNK;
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
     }
 
-    fn current(&self) -> &(InternalKey, Vec<u8>) {
-        self.buf
-            .front()
+    fn current(&self) -> &Slot {
+        self.slots
+            .get(self.pos)
             .expect("MemtableIterator read while not valid")
     }
 }
@@ -184,42 +245,59 @@ impl MemtableIterator {
 impl InternalIterator for MemtableIterator {
     fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
         let seek = InternalKey::seek_key(user_key, seq.min(MAX_SEQNO));
+        self.chunk = FIRST_CHUNK;
         self.fill(Bound::Included(&seek));
         Ok(())
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
+        self.chunk = FIRST_CHUNK;
         self.fill(Bound::Unbounded);
         Ok(())
     }
 
     fn next(&mut self) -> Result<()> {
-        if let Some((last, _)) = self.buf.pop_front() {
-            if self.buf.is_empty() && !self.exhausted {
-                self.fill(Bound::Excluded(&last));
-            }
+        if self.pos >= self.slots.len() {
+            return Ok(());
+        }
+        self.pos += 1;
+        if self.pos == self.slots.len() && !self.exhausted {
+            let last = self.slots[self.pos - 1];
+            let last = InternalKey::new(
+                &self.bytes[last.key_start..last.key_end],
+                last.seq,
+                last.kind,
+            );
+            self.fill(Bound::Excluded(&last));
         }
         Ok(())
     }
 
+    #[inline]
     fn valid(&self) -> bool {
-        !self.buf.is_empty()
+        self.pos < self.slots.len()
     }
 
+    #[inline]
     fn user_key(&self) -> &[u8] {
-        &self.current().0.user_key
+        let s = self.current();
+        &self.bytes[s.key_start..s.key_end]
     }
 
+    #[inline]
     fn seq(&self) -> SeqNo {
-        self.current().0.seq
+        self.current().seq
     }
 
+    #[inline]
     fn kind(&self) -> ValueKind {
-        self.current().0.kind
+        self.current().kind
     }
 
+    #[inline]
     fn value(&self) -> &[u8] {
-        &self.current().1
+        let s = self.current();
+        &self.bytes[s.key_end..s.value_end]
     }
 }
 
@@ -262,7 +340,8 @@ mod tests {
     #[test]
     fn iterator_crosses_chunk_boundaries_in_order() {
         let m = Arc::new(Memtable::new(1, 1 << 20, 10));
-        for i in 0..(CHUNK as u64 * 3 + 5) {
+        let total = FIRST_CHUNK + 2 * FIRST_CHUNK + 4 * FIRST_CHUNK + MAX_CHUNK * 3 + 5;
+        for i in 0..total as u64 {
             m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x");
         }
         let mut it = m.iter();
@@ -276,9 +355,53 @@ mod tests {
             n += 1;
             it.next().expect("next");
         }
-        assert_eq!(n, CHUNK * 3 + 5);
+        assert_eq!(n, total);
         it.seek(b"k00100", MAX_SEQNO).expect("seek");
         assert_eq!(it.user_key(), b"k00100");
+    }
+
+    #[test]
+    fn bounded_iterator_stops_before_upper_across_refills() {
+        let m = Arc::new(Memtable::new(1, 1 << 20, 10));
+        for i in 0..1000u64 {
+            m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x");
+            m.insert(
+                format!("k{i:05}").as_bytes(),
+                i + 5000,
+                ValueKind::Delete,
+                b"",
+            );
+        }
+        let mut it = m.iter_until(Some(b"k00700"));
+        it.seek(b"k00100", MAX_SEQNO).expect("seek");
+        let mut got = Vec::new();
+        while it.valid() {
+            got.push((
+                it.user_key().to_vec(),
+                it.seq(),
+                it.kind(),
+                it.value().to_vec(),
+            ));
+            it.next().expect("next");
+        }
+        assert_eq!(got.len(), 1200);
+        assert_eq!(
+            got[0],
+            (b"k00100".to_vec(), 5100, ValueKind::Delete, Vec::new())
+        );
+        assert_eq!(
+            got[1],
+            (b"k00100".to_vec(), 101, ValueKind::Put, b"x".to_vec())
+        );
+        assert_eq!(got[1199].0, b"k00699".to_vec());
+        it.next().expect("next past the end is a no-op");
+        assert!(!it.valid());
+        // A seek at or past the bound finds nothing.
+        it.seek(b"k00700", MAX_SEQNO).expect("seek");
+        assert!(!it.valid());
+        // Seeking again restarts with a small chunk and still sees everything.
+        it.seek(b"k00698", 0).expect("seek");
+        assert_eq!(it.user_key(), b"k00699");
     }
 
     #[test]

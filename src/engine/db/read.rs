@@ -5,41 +5,128 @@
 //! key, only the newest version with a sequence number at or below the read's snapshot,
 //! and nothing for a key whose newest version is a tombstone.
 
+use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use super::super::error::{Error, Result};
 use super::super::iter::InternalIterator;
+use super::super::memtable::MemtableIterator;
 use super::super::merge::MergeIterator;
-use super::super::types::{SeqNo, ValueKind, MAX_SEQNO};
+use super::super::sstable::TableIterator;
+use super::super::types::{compare_keys, SeqNo, ValueKind, MAX_SEQNO};
 use super::{Inner, Version};
+
+/// One source of a database iterator: a memtable or a table. An enum rather than a
+/// boxed trait object, so the merge's key comparisons are direct (inlinable) calls.
+enum Source {
+    Mem(MemtableIterator),
+    Table(TableIterator),
+}
+
+impl InternalIterator for Source {
+    #[inline]
+    fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
+        match self {
+            Source::Mem(it) => it.seek(user_key, seq),
+            Source::Table(it) => it.seek(user_key, seq),
+        }
+    }
+
+    #[inline]
+    fn seek_to_first(&mut self) -> Result<()> {
+        match self {
+            Source::Mem(it) => it.seek_to_first(),
+            Source::Table(it) => it.seek_to_first(),
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) -> Result<()> {
+        match self {
+            Source::Mem(it) => it.next(),
+            Source::Table(it) => it.next(),
+        }
+    }
+
+    #[inline]
+    fn valid(&self) -> bool {
+        match self {
+            Source::Mem(it) => it.valid(),
+            Source::Table(it) => it.valid(),
+        }
+    }
+
+    #[inline]
+    fn user_key(&self) -> &[u8] {
+        match self {
+            Source::Mem(it) => it.user_key(),
+            Source::Table(it) => it.user_key(),
+        }
+    }
+
+    #[inline]
+    fn seq(&self) -> SeqNo {
+        match self {
+            Source::Mem(it) => it.seq(),
+            Source::Table(it) => it.seq(),
+        }
+    }
+
+    #[inline]
+    fn kind(&self) -> ValueKind {
+        match self {
+            Source::Mem(it) => it.kind(),
+            Source::Table(it) => it.kind(),
+        }
+    }
+
+    #[inline]
+    fn value(&self) -> &[u8] {
+        match self {
+            Source::Mem(it) => it.value(),
+            Source::Table(it) => it.value(),
+        }
+    }
+}
 
 /// An iterator over `(key, value)` pairs in ascending key order.
 ///
 /// Items are `Result`s: a damaged block ends the iteration with an error naming the
 /// file, never with a wrong value.
 pub struct DbIterator {
-    merge: MergeIterator,
+    merge: MergeIterator<Source>,
     seq: SeqNo,
     end: Bound<Vec<u8>>,
-    /// The user key whose versions are being skipped (already emitted or deleted).
-    skipping: Option<Vec<u8>>,
+    /// The user key whose versions are being skipped (already emitted or deleted), when
+    /// `skipping_set`; the buffer is reused from key to key.
+    skipping: Vec<u8>,
+    skipping_set: bool,
+    /// The merge is still on the version last emitted: advance it before reading on.
+    /// Advancing lazily means a caller that stops early never loads a block it does not
+    /// need.
+    advance: bool,
     finished: bool,
     /// Keeps the memtables and tables alive while the iterator reads them.
     _version: Arc<Version>,
 }
 
 impl DbIterator {
+    #[inline]
     fn past_end(&self, key: &[u8]) -> bool {
         match &self.end {
             Bound::Unbounded => false,
-            Bound::Included(end) => key > end.as_slice(),
-            Bound::Excluded(end) => key >= end.as_slice(),
+            Bound::Included(end) => compare_keys(key, end) == Ordering::Greater,
+            Bound::Excluded(end) => compare_keys(key, end) != Ordering::Less,
         }
     }
 
     fn step(&mut self) -> Result<Option<(String, Vec<u8>)>> {
+        if self.advance {
+            self.advance = false;
+            self.merge.next()?;
+        }
         loop {
             if !self.merge.valid() {
                 return Ok(None);
@@ -48,23 +135,23 @@ impl DbIterator {
             if self.past_end(key) {
                 return Ok(None);
             }
-            if self.merge.seq() > self.seq || self.skipping.as_deref() == Some(key) {
+            if self.merge.seq() > self.seq || (self.skipping_set && self.skipping == key) {
                 self.merge.next()?;
                 continue;
             }
-            let key = key.to_vec();
-            let item = match self.merge.kind() {
-                ValueKind::Put => Some(self.merge.value().to_vec()),
-                ValueKind::Delete => None,
-            };
-            self.skipping = Some(key.clone());
-            self.merge.next()?;
-            if let Some(value) = item {
-                let key = String::from_utf8(key).map_err(|e| {
-                    Error::InvalidKey(format!("stored key is not UTF-8 (damaged data?): {e}"))
-                })?;
-                return Ok(Some((key, value)));
+            self.skipping.clear();
+            self.skipping.extend_from_slice(key);
+            self.skipping_set = true;
+            if self.merge.kind() == ValueKind::Delete {
+                self.merge.next()?;
+                continue;
             }
+            let key = std::str::from_utf8(key).map_err(|e| {
+                Error::InvalidKey(format!("stored key is not UTF-8 (damaged data?): {e}"))
+            })?;
+            let item = (key.to_owned(), self.merge.value().to_vec());
+            self.advance = true;
+            return Ok(Some(item));
         }
     }
 }
@@ -149,30 +236,33 @@ fn iter_bounds(
         Bound::Included(k) => Some([k, &[0u8][..]].concat()),
         Bound::Unbounded => None,
     };
-    let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+    let mut sources = Vec::with_capacity(1 + version.immutables.len() + version.table_count());
     for mem in version.memtables_newest_first() {
-        if mem.overlaps(lo, hi.as_deref()) {
-            sources.push(Box::new(mem.iter()));
+        // No range check for memtables: finding a skiplist's last key costs as much as
+        // the seek itself, and a seek reads no block. The iterator is bounded, so it
+        // copies nothing past the end of the range.
+        if !mem.is_empty() {
+            sources.push(Source::Mem(mem.iter_until(hi.as_deref())));
         }
     }
     for (_, table) in version.tables() {
         if table.overlaps(lo, hi.as_deref()) {
-            sources.push(Box::new(table.iter()));
+            sources.push(Source::Table(table.iter()));
         }
     }
     let mut merge = MergeIterator::new(sources);
-    let skipping = match start {
+    let (skipping, skipping_set) = match start {
         Bound::Included(k) => {
             merge.seek(k, MAX_SEQNO)?;
-            None
+            (Vec::new(), false)
         }
         Bound::Excluded(k) => {
             merge.seek(k, MAX_SEQNO)?;
-            Some(k.to_vec())
+            (k.to_vec(), true)
         }
         Bound::Unbounded => {
             merge.seek_to_first()?;
-            None
+            (Vec::new(), false)
         }
     };
     Ok(DbIterator {
@@ -180,6 +270,8 @@ fn iter_bounds(
         seq,
         end: owned(end),
         skipping,
+        skipping_set,
+        advance: false,
         finished: false,
         _version: version,
     })

@@ -244,7 +244,71 @@ struct EntryHeader {
 }
 
 /// Decodes the entry at `pos` of `entries` (the block bytes before the restart array).
+#[inline]
 fn decode_header(entries: &[u8], pos: usize) -> Result<EntryHeader, BlockError> {
+    match decode_header_fast(entries, pos) {
+        Some(h) => Ok(h),
+        // Only damaged entries get here; the checked decoder says what is wrong.
+        None => decode_header_checked(entries, pos),
+    }
+}
+
+/// Reads the varint at `*pos` of `data` and moves `*pos` past it: the same encoding
+/// and limits as [`Reader::varint`], without building a reader for every field.
+#[inline]
+fn varint_at(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let first = *data.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u64::from(first));
+    }
+    varint_at_multi_byte(data, pos)
+}
+
+fn varint_at_multi_byte(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut result: u64 = 0;
+    for i in 0..10 {
+        let byte = *data.get(*pos + i)?;
+        if i == 9 && byte > 1 {
+            return None;
+        }
+        result |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *pos += i + 1;
+            return Some(result);
+        }
+    }
+    None
+}
+
+/// The common case of [`decode_header`]: `None` when anything is out of place, and
+/// then [`decode_header_checked`] finds the same problem and names it.
+#[inline]
+fn decode_header_fast(entries: &[u8], pos: usize) -> Option<EntryHeader> {
+    let mut p = pos;
+    let shared = usize::try_from(varint_at(entries, &mut p)?).ok()?;
+    let unshared = usize::try_from(varint_at(entries, &mut p)?).ok()?;
+    let seq = varint_at(entries, &mut p)?;
+    let kind = ValueKind::from_u8(*entries.get(p)?)?;
+    p += 1;
+    let value_len = usize::try_from(varint_at(entries, &mut p)?).ok()?;
+    let value_start = p.checked_add(unshared)?;
+    let value_end = value_start.checked_add(value_len)?;
+    if value_end > entries.len() {
+        return None;
+    }
+    Some(EntryHeader {
+        shared,
+        key_suffix: p..value_start,
+        seq,
+        kind,
+        value: value_start..value_end,
+    })
+}
+
+/// [`decode_header`] with every field checked and every failure explained.
+#[cold]
+fn decode_header_checked(entries: &[u8], pos: usize) -> Result<EntryHeader, BlockError> {
     let Some(tail) = entries.get(pos..) else {
         return fail(pos, "entry offset past the entries");
     };
@@ -299,27 +363,41 @@ impl BlockIter {
         }
     }
 
+    /// Makes this an unpositioned cursor over `block`, keeping the key buffer's memory.
+    pub fn reset(&mut self, block: Arc<Block>) {
+        self.block = block;
+        self.next_pos = 0;
+        self.key.clear();
+        self.value = 0..0;
+        self.valid = false;
+    }
+
     /// True while positioned on an entry.
+    #[inline]
     pub fn valid(&self) -> bool {
         self.valid
     }
 
     /// The current entry's user key.
+    #[inline]
     pub fn user_key(&self) -> &[u8] {
         &self.key
     }
 
     /// The current entry's sequence number.
+    #[inline]
     pub fn seq(&self) -> SeqNo {
         self.seq
     }
 
     /// The current entry's kind.
+    #[inline]
     pub fn kind(&self) -> ValueKind {
         self.kind
     }
 
     /// The current entry's value.
+    #[inline]
     pub fn value(&self) -> &[u8] {
         &self.block.data[self.value.clone()]
     }
@@ -533,6 +611,50 @@ mod tests {
         let mut it = BlockIter::new(Arc::new(Block::new(data).expect("restarts ok")));
         assert!(it.seek_to_first().is_err());
         assert!(!it.valid());
+    }
+
+    #[test]
+    fn fast_and_checked_header_decoders_agree() {
+        // Random bytes biased towards small values and continuation bits, so that
+        // valid, truncated and overlong headers all occur.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut byte = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match state % 4 {
+                0 => (state >> 8) as u8 & 0x0f,
+                1 => 0x80 | (state >> 8) as u8,
+                2 => 1,
+                _ => (state >> 8) as u8,
+            }
+        };
+        let (mut ok, mut bad) = (0, 0);
+        for len in 0..40 {
+            for _ in 0..500 {
+                let data: Vec<u8> = (0..len).map(|_| byte()).collect();
+                for pos in 0..=len + 1 {
+                    let fast = decode_header_fast(&data, pos);
+                    let checked = decode_header_checked(&data, pos);
+                    match (fast, checked) {
+                        (Some(f), Ok(c)) => {
+                            ok += 1;
+                            assert_eq!(
+                                (f.shared, f.key_suffix, f.seq, f.kind, f.value),
+                                (c.shared, c.key_suffix, c.seq, c.kind, c.value)
+                            );
+                        }
+                        (None, Err(_)) => bad += 1,
+                        (f, c) => panic!(
+                            "decoders disagree on {data:?} at {pos}: fast {}, checked {}",
+                            f.is_some(),
+                            c.is_ok()
+                        ),
+                    }
+                }
+            }
+        }
+        assert!(ok > 1000 && bad > 1000, "{ok} valid, {bad} invalid headers");
     }
 
     #[test]

@@ -384,12 +384,20 @@ impl TableIterator {
         i: usize,
         position: impl FnOnce(&mut BlockIter) -> Result<(), BlockError>,
     ) -> Result<()> {
-        self.block = None;
+        // The cursor of the previous block is reused, with its key buffer.
+        let previous = self.block.take();
         self.block_idx = i;
         let Some(handle) = self.table.index.handle(i) else {
             return Ok(());
         };
-        let mut it = BlockIter::new(self.table.data_block(handle)?);
+        let block = self.table.data_block(handle)?;
+        let mut it = match previous {
+            Some(mut it) => {
+                it.reset(block);
+                it
+            }
+            None => BlockIter::new(block),
+        };
         position(&mut it).map_err(|e| self.table.block_error(handle, e))?;
         self.block = Some(it);
         Ok(())
@@ -442,22 +450,27 @@ impl InternalIterator for TableIterator {
         self.guard(r)
     }
 
+    #[inline]
     fn valid(&self) -> bool {
         self.block.as_ref().is_some_and(BlockIter::valid)
     }
 
+    #[inline]
     fn user_key(&self) -> &[u8] {
         self.block.as_ref().map_or(&[], BlockIter::user_key)
     }
 
+    #[inline]
     fn seq(&self) -> SeqNo {
         self.block.as_ref().map_or(0, BlockIter::seq)
     }
 
+    #[inline]
     fn kind(&self) -> ValueKind {
         self.block.as_ref().map_or(ValueKind::Put, BlockIter::kind)
     }
 
+    #[inline]
     fn value(&self) -> &[u8] {
         self.block.as_ref().map_or(&[], BlockIter::value)
     }

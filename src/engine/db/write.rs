@@ -227,17 +227,25 @@ impl Inner {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("write stall: waiting for a memtable flush");
             }
-            if let Some(e) = self.background_error.lock().clone() {
-                return Err(Error::Background(e));
-            }
-            let mut signal = self.flush_signal.lock();
-            if signal.shutdown {
-                return Err(Error::Closed);
-            }
-            self.flush_done
-                .wait_for(&mut signal, Duration::from_millis(100));
+            self.wait_for_background_work()?;
         }
         self.rotate(leader)
+    }
+
+    /// A stalled writer's wait: until a flush or compaction finishes (at most 100 ms, then
+    /// the caller checks its condition again). Fails if background work is failing or
+    /// the database is closing, rather than wait forever.
+    fn wait_for_background_work(&self) -> Result<()> {
+        if let Some(e) = self.background_error.lock().clone() {
+            return Err(Error::Background(e));
+        }
+        let mut signal = self.flush_signal.lock();
+        if signal.shutdown {
+            return Err(Error::Closed);
+        }
+        self.flush_done
+            .wait_for(&mut signal, Duration::from_millis(100));
+        Ok(())
     }
 
     /// Backpressure from L0: past `l0_slowdown` tables each write group waits 1 ms; at
@@ -251,15 +259,7 @@ impl Inner {
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(l0_tables = l0(), "write stall: waiting for L0 compaction");
             while l0() >= c.l0_stop {
-                if let Some(e) = self.background_error.lock().clone() {
-                    return Err(Error::Background(e));
-                }
-                let mut signal = self.flush_signal.lock();
-                if signal.shutdown {
-                    return Err(Error::Closed);
-                }
-                self.flush_done
-                    .wait_for(&mut signal, Duration::from_millis(100));
+                self.wait_for_background_work()?;
             }
         } else if l0() >= c.l0_slowdown {
             self.compaction_counters

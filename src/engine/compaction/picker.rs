@@ -89,19 +89,14 @@ pub fn pick_leveled(
         return None;
     }
     let (base, targets) = level_targets(levels, opts);
-    if levels[0].len() >= opts.l0_trigger {
-        let inputs: Vec<&TableInfo> = levels[0].iter().collect();
-        let reason = format!(
-            "L0 has {} tables (trigger {}); base level L{base}",
-            levels[0].len(),
-            opts.l0_trigger
-        );
-        return Some(with_overlaps(levels, 0, &inputs, base, opts, reason));
-    }
-    // The level most over its target, scored size / target. A level above the base
+    // Every level is scored and the highest score goes first: L0 by its table count
+    // over the trigger, deeper levels by size over target. A level above the base
     // should be empty (the base moves deeper when data shrinks): any table there is
-    // sent down first.
-    let (level, score) = (1..last)
+    // sent down first. Scoring L0 like the others keeps a backlog in a deeper level
+    // from starving while flushes keep L0 at its trigger; L0 then grows towards
+    // `l0_slowdown`, and the slowdown holds writers back until compaction catches up.
+    let l0_score = levels[0].len() as f64 / opts.l0_trigger.max(1) as f64;
+    let deeper = (1..last)
         .filter(|&l| !levels[l].is_empty())
         .map(|l| {
             let size: u64 = levels[l].iter().map(|t| t.size).sum();
@@ -112,10 +107,20 @@ pub fn pick_leveled(
             };
             (l, score)
         })
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    if score < 1.0 {
-        return None;
-    }
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let (level, score) = match deeper {
+        Some((l, s)) if s >= 1.0 && s > l0_score => (l, s),
+        _ if l0_score >= 1.0 => {
+            let inputs: Vec<&TableInfo> = levels[0].iter().collect();
+            let reason = format!(
+                "L0 has {} tables (trigger {}); base level L{base}",
+                levels[0].len(),
+                opts.l0_trigger
+            );
+            return Some(with_overlaps(levels, 0, &inputs, base, opts, reason));
+        }
+        _ => return None,
+    };
     if pointers.len() <= level {
         pointers.resize(level + 1, Vec::new());
     }
@@ -337,6 +342,26 @@ mod tests {
         assert_eq!(third.inputs, vec![(1, 3)]);
         let wrapped = pick_leveled(&levels, &opts(), &mut ptr).expect("task");
         assert_eq!(wrapped.inputs, vec![(1, 1)]);
+    }
+
+    #[test]
+    fn the_highest_score_goes_first() {
+        // L0 at its trigger scores 1.0; L2 at 3x its target (1000) scores 3.0.
+        let l0 = vec![
+            t(10, 1, "a", "b", 30),
+            t(11, 1, "a", "b", 31),
+            t(12, 1, "a", "b", 32),
+        ];
+        let l2 = vec![t(1, 1500, "a", "f", 1), t(2, 1500, "g", "m", 2)];
+        let levels = vec![l0.clone(), vec![], l2, vec![t(5, 10_000, "a", "z", 0)]];
+        let task = pick_leveled(&levels, &opts(), &mut Vec::new()).expect("task");
+        assert_eq!(task.output_level, 3, "{task:?}");
+        // With L0 further past its trigger than L2 is past its target, L0 goes first.
+        let mut busy_l0 = l0;
+        busy_l0.extend((20..30).map(|i| t(i, 1, "a", "b", i)));
+        let levels = vec![busy_l0, vec![], levels[2].clone(), levels[3].clone()];
+        let task = pick_leveled(&levels, &opts(), &mut Vec::new()).expect("task");
+        assert!(task.inputs.iter().any(|&(l, _)| l == 0), "{task:?}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub enum Durability {
     Synced,
 }
 
-/// Settings applied to both engines.
+/// Settings applied to every engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub block_cache_bytes: u64,

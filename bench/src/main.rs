@@ -1,5 +1,6 @@
-//! `lsm-bench`: runs the same workloads on this repository's engine and on fjall, in one
-//! process, and prints the results as a Markdown table.
+//! `lsm-bench`: runs the same workloads on this repository's engine, on fjall and (with
+//! the `rocksdb` feature) on RocksDB, in one process, and prints the results as Markdown
+//! tables.
 //!
 //! Progress goes to standard error; the report (machine, command, settings, table,
 //! notes) goes to standard output.
@@ -28,7 +29,8 @@ const ALL_WORKLOADS: &str =
     "fillseq,fillrandom,fillbatch,readrandom,readmissing,prefixscan,syncwrite1,syncwrite4,reopen,\
      overwrite";
 
-/// Runs the same workloads on lsm and on fjall and prints a Markdown table.
+/// Runs the same workloads on lsm, fjall and (with the `rocksdb` feature) RocksDB and
+/// prints Markdown tables.
 #[derive(Parser, Debug)]
 #[command(name = "lsm-bench", version)]
 struct Args {
@@ -75,11 +77,11 @@ struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
 
-    /// Block cache size of both engines, in MiB.
+    /// Block cache size of every engine, in MiB.
     #[arg(long, default_value_t = 64)]
     cache_mb: u64,
 
-    /// Memtable size of both engines, in MiB.
+    /// Memtable (RocksDB: write buffer) size of every engine, in MiB.
     #[arg(long, default_value_t = 32)]
     memtable_mb: u64,
 
@@ -388,7 +390,7 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
     let _ = writeln!(
         out,
         "- keys: 16-byte zero-padded decimal; values: {} pseudo-random bytes; N = {}; \
-         both engines: block cache {} MiB, memtable {} MiB, one fresh directory per \
+         every engine: block cache {} MiB, memtable {} MiB, one fresh directory per \
          engine and workload group; seed {}",
         p.value_size,
         thousands(p.num as f64),

@@ -98,7 +98,7 @@ impl Engine for RocksdbEngine {
     fn get(&self, key: &[u8], check: &mut dyn FnMut(&[u8])) -> Result<bool> {
         match self.db().get_pinned(key)? {
             Some(v) => {
-                check(&*v);
+                check(&v);
                 Ok(true)
             }
             None => Ok(false),

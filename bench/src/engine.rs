@@ -8,6 +8,8 @@ use clap::ValueEnum;
 
 use crate::fjall_engine::FjallEngine;
 use crate::lsm_engine::LsmEngine;
+#[cfg(feature = "rocksdb")]
+use crate::rocksdb_engine::RocksdbEngine;
 
 /// The engines this binary can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -16,13 +18,25 @@ pub enum EngineKind {
     Lsm,
     /// fjall 3.x.
     Fjall,
+    /// RocksDB through the `rocksdb` crate (only with the `rocksdb` cargo feature).
+    #[cfg(feature = "rocksdb")]
+    Rocksdb,
 }
+
+/// The engines run when `--engines` is not given: every engine compiled in.
+#[cfg(not(feature = "rocksdb"))]
+pub const DEFAULT_ENGINES: &str = "lsm,fjall";
+/// The engines run when `--engines` is not given: every engine compiled in.
+#[cfg(feature = "rocksdb")]
+pub const DEFAULT_ENGINES: &str = "lsm,fjall,rocksdb";
 
 impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Lsm => "lsm",
             EngineKind::Fjall => "fjall",
+            #[cfg(feature = "rocksdb")]
+            EngineKind::Rocksdb => "rocksdb",
         }
     }
 }
@@ -46,12 +60,24 @@ pub enum Durability {
     Synced,
 }
 
-/// Settings applied to both engines.
+/// Settings applied to every engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub block_cache_bytes: u64,
     pub memtable_bytes: u64,
     pub fjall_sync: FjallSync,
+}
+
+/// How an engine reports its table layout and write amplification (overwrite report).
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Live tables (SSTables), when the engine says.
+    pub tables: Option<u64>,
+    /// Bytes written to tables per byte flushed from memtables, when the engine has the
+    /// counters for it.
+    pub write_amplification: Option<f64>,
+    /// Where `write_amplification` comes from (or why there is none).
+    pub write_amplification_source: &'static str,
 }
 
 /// One open database of one engine.
@@ -82,6 +108,15 @@ pub trait Engine: Send + Sync {
     /// Closes the database.
     fn close(self: Box<Self>) -> Result<()>;
 
+    /// Table count and write amplification as the engine reports them.
+    fn shape(&self) -> Result<Shape>;
+
+    /// Merges every table into the last level, if the engine offers that; returns
+    /// false when it does not.
+    fn compact_all(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// One line about the engine's internal state (tables, syncs, ...), for the notes.
     fn state(&self) -> String;
 }
@@ -96,6 +131,8 @@ pub fn open(
     Ok(match kind {
         EngineKind::Lsm => Box::new(LsmEngine::open(dir, cfg, durability)?),
         EngineKind::Fjall => Box::new(FjallEngine::open(dir, cfg, durability)?),
+        #[cfg(feature = "rocksdb")]
+        EngineKind::Rocksdb => Box::new(RocksdbEngine::open(dir, cfg, durability)?),
     })
 }
 
@@ -117,5 +154,12 @@ pub fn durability_note(kind: EngineKind, cfg: &EngineConfig) -> String {
                  {mode} after each insert"
             )
         }
+        #[cfg(feature = "rocksdb")]
+        EngineKind::Rocksdb => "rocksdb: WAL on; non-durable workloads use \
+             `WriteOptions::set_sync(false)` (each write reaches the OS, no fsync); syncwrite \
+             uses `set_sync(true)` (fsync before acknowledging, group commit among \
+             concurrent writers); default leveled compaction, no compression, \
+             10 bits/key bloom filter"
+            .to_string(),
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use crate::engine::{Durability, Engine, EngineConfig, FjallSync};
+use crate::engine::{Durability, Engine, EngineConfig, FjallSync, Shape};
 
 const KEYSPACE: &str = "bench";
 
@@ -123,6 +123,20 @@ impl Engine for FjallEngine {
             drop(db);
         }
         Ok(())
+    }
+
+    fn shape(&self) -> Result<Shape> {
+        Ok(Shape {
+            tables: Some(self.ks().table_count() as u64),
+            write_amplification: None,
+            write_amplification_source: "n/a: fjall 3.1 counts compactions but not the \
+                 bytes they write",
+        })
+    }
+
+    fn compact_all(&self) -> Result<bool> {
+        self.ks().major_compact()?;
+        Ok(true)
     }
 
     fn state(&self) -> String {

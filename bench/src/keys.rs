@@ -1,4 +1,4 @@
-//! Key and value generation shared by every engine, so both see the same bytes.
+//! Key and value generation shared by every engine, so all see the same bytes.
 //!
 //! Keys are 16-byte zero-padded decimal numbers (`0000000000000042`): ordered like the
 //! integers they encode, valid UTF-8, and grouped by their 14-byte prefix into runs of

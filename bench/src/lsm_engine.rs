@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use lsm::engine::{Db, Options, SyncPolicy, WriteBatch};
 
-use crate::engine::{Durability, Engine, EngineConfig};
+use crate::engine::{Durability, Engine, EngineConfig, Shape};
 
 pub struct LsmEngine {
     /// `None` only while `reopen` is between its close and its open.
@@ -105,13 +105,30 @@ impl Engine for LsmEngine {
         Ok(())
     }
 
+    fn shape(&self) -> Result<Shape> {
+        let s = self.db().stats();
+        Ok(Shape {
+            tables: Some(s.tables),
+            write_amplification: (s.flush_bytes_written > 0).then_some(s.write_amplification),
+            write_amplification_source: "`Stats::write_amplification`: (flush + compaction \
+                 bytes written) / flush bytes written",
+        })
+    }
+
+    fn compact_all(&self) -> Result<bool> {
+        self.db().compact()?;
+        Ok(true)
+    }
+
     fn state(&self) -> String {
         let s = self.db().stats();
         format!(
-            "tables={} table_bytes={} memtable_bytes={} immutable_memtables={} writes={} \
-             wal_appends={} wal_syncs={} flushes={} write_stalls={} bloom_negatives={} \
+            "tables={} tables_per_level={:?} table_bytes={} memtable_bytes={} \
+             immutable_memtables={} writes={} wal_appends={} wal_syncs={} flushes={} \
+             compactions={} write_stalls={} write_slowdowns={} bloom_negatives={} \
              blocks_read={} blocks_read_from_disk={}",
             s.tables,
+            s.tables_per_level,
             s.table_bytes,
             s.memtable_bytes,
             s.immutable_memtables,
@@ -119,7 +136,9 @@ impl Engine for LsmEngine {
             s.wal_appends,
             s.wal_syncs,
             s.flushes,
+            s.compactions,
             s.write_stalls,
+            s.write_slowdowns,
             s.bloom_negatives,
             s.blocks_read,
             s.blocks_read_from_disk

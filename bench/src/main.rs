@@ -1,5 +1,6 @@
-//! `lsm-bench`: runs the same workloads on this repository's engine and on fjall, in one
-//! process, and prints the results as a Markdown table.
+//! `lsm-bench`: runs the same workloads on this repository's engine, on fjall and (with
+//! the `rocksdb` feature) on RocksDB, in one process, and prints the results as Markdown
+//! tables.
 //!
 //! Progress goes to standard error; the report (machine, command, settings, table,
 //! notes) goes to standard output.
@@ -8,6 +9,8 @@ mod engine;
 mod fjall_engine;
 mod keys;
 mod lsm_engine;
+#[cfg(feature = "rocksdb")]
+mod rocksdb_engine;
 mod sysinfo;
 mod workloads;
 
@@ -19,13 +22,15 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 
-use engine::{Durability, Engine, EngineConfig, EngineKind, FjallSync};
+use engine::{Durability, Engine, EngineConfig, EngineKind, FjallSync, Shape};
 use workloads::{Inputs, Measurement, Params, Workload};
 
 const ALL_WORKLOADS: &str =
-    "fillseq,fillrandom,fillbatch,readrandom,readmissing,prefixscan,syncwrite1,syncwrite4,reopen";
+    "fillseq,fillrandom,fillbatch,readrandom,readmissing,prefixscan,syncwrite1,syncwrite4,reopen,\
+     overwrite";
 
-/// Runs the same workloads on lsm and on fjall and prints a Markdown table.
+/// Runs the same workloads on lsm, fjall and (with the `rocksdb` feature) RocksDB and
+/// prints Markdown tables.
 #[derive(Parser, Debug)]
 #[command(name = "lsm-bench", version)]
 struct Args {
@@ -50,6 +55,10 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     sync_writes: u64,
 
+    /// Puts issued by overwrite over the `--num` keys [default: 5 × --num].
+    #[arg(long)]
+    overwrites: Option<u64>,
+
     /// Value size in bytes (keys are always 16 bytes).
     #[arg(long, default_value_t = 100)]
     value_size: usize,
@@ -59,7 +68,7 @@ struct Args {
     workloads: Vec<Workload>,
 
     /// Engines to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "lsm,fjall")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = engine::DEFAULT_ENGINES)]
     engines: Vec<EngineKind>,
 
     /// Scratch directory: a fresh temporary directory is made inside it, one database
@@ -68,11 +77,11 @@ struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
 
-    /// Block cache size of both engines, in MiB.
+    /// Block cache size of every engine, in MiB.
     #[arg(long, default_value_t = 64)]
     cache_mb: u64,
 
-    /// Memtable size of both engines, in MiB.
+    /// Memtable (RocksDB: write buffer) size of every engine, in MiB.
     #[arg(long, default_value_t = 32)]
     memtable_mb: u64,
 
@@ -94,7 +103,21 @@ struct Run<'a> {
     params: &'a Params,
     inputs: &'a Inputs,
     results: Results,
+    overwrite: BTreeMap<EngineKind, OverwriteReport>,
     notes: Vec<String>,
+}
+
+/// The overwrite workload on one engine, with the state measured after it.
+struct OverwriteReport {
+    run: workloads::Overwrite,
+    /// Tables and write amplification as the engine reports them right after the run.
+    shape: Shape,
+    /// Bytes of every file in the database directory right after the run.
+    disk_bytes: u64,
+    /// Bytes the process wrote to storage from before the fill to the end of the run.
+    device_bytes: Option<u64>,
+    /// After a full compaction (engines that offer one): bytes on disk and tables.
+    compacted: Option<(u64, Option<u64>)>,
 }
 
 impl Run<'_> {
@@ -190,6 +213,10 @@ impl Run<'_> {
             remove(&dir)?;
         }
 
+        if has(Workload::Overwrite) {
+            self.overwrite(kind)?;
+        }
+
         for (w, threads) in [(Workload::Syncwrite1, 1), (Workload::Syncwrite4, 4)] {
             if !has(w) {
                 continue;
@@ -203,6 +230,63 @@ impl Run<'_> {
             remove(&dir)?;
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Fills `num` keys in random order (untimed), then runs the overwrite workload and
+    /// measures the database: tables, bytes on disk, write amplification; then the bytes
+    /// on disk after a full compaction.
+    fn overwrite(&mut self, kind: EngineKind) -> Result<()> {
+        let p = self.params;
+        let dir = self.fresh_dir(kind, "overwrite");
+        let io_before = sysinfo::process_write_bytes();
+        let e = engine::open(kind, &dir, self.cfg, Durability::Buffered)?;
+        workloads::fill(e.as_ref(), p, self.inputs.fill_order.iter().copied())?;
+        eprintln!(
+            "[{}] filled {} keys in random order (untimed); overwriting",
+            kind.name(),
+            p.num
+        );
+        let run = workloads::overwrite(e.as_ref(), p)?;
+        let io_after = sysinfo::process_write_bytes();
+        let shape = e.shape()?;
+        let disk_bytes = sysinfo::dir_bytes(&dir)?;
+        let device_bytes = match (io_before, io_after) {
+            (Some(a), Some(b)) if b > a => Some(b - a),
+            _ => None,
+        };
+        self.record(
+            kind,
+            Workload::Overwrite,
+            Measurement {
+                ops: run.writes,
+                elapsed: run.write_time,
+                latency: None,
+                reopen: None,
+            },
+        );
+        self.note_state(kind, "overwrite", e.as_ref());
+        let compacted = if e.compact_all()? {
+            let bytes = sysinfo::dir_bytes(&dir)?;
+            let tables = e.shape()?.tables;
+            self.note_state(kind, "overwrite and a full compaction", e.as_ref());
+            Some((bytes, tables))
+        } else {
+            None
+        };
+        self.overwrite.insert(
+            kind,
+            OverwriteReport {
+                run,
+                shape,
+                disk_bytes,
+                device_bytes,
+                compacted,
+            },
+        );
+        e.close()?;
+        remove(&dir)
     }
 }
 
@@ -272,6 +356,14 @@ fn workload_description(w: Workload, p: &Params) -> String {
         Workload::Reopen => "close then open of the fillrandom database (after the reads); \
              \"ops/s\" is 1 / (close + open seconds)"
             .into(),
+        Workload::Overwrite => format!(
+            "{} puts of random keys among {n} already written (an untimed fill in random \
+             order first), no fsync, each with a new value; one get of a random key every \
+             {} puts on the same thread, value checked against the latest put; \
+             ops/s counts the puts only (the time measured inside the gets is subtracted)",
+            thousands(p.overwrites as f64),
+            workloads::OVERWRITE_GET_EVERY
+        ),
     }
 }
 
@@ -298,7 +390,7 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
     let _ = writeln!(
         out,
         "- keys: 16-byte zero-padded decimal; values: {} pseudo-random bytes; N = {}; \
-         both engines: block cache {} MiB, memtable {} MiB, one fresh directory per \
+         every engine: block cache {} MiB, memtable {} MiB, one fresh directory per \
          engine and workload group; seed {}",
         p.value_size,
         thousands(p.num as f64),
@@ -324,9 +416,17 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
         let _ = write!(header, " {} ops/s |", k.name());
         rule.push_str(" ---: |");
     }
-    let pair = engines.contains(&EngineKind::Lsm) && engines.contains(&EngineKind::Fjall);
-    if pair {
-        header.push_str(" ratio lsm/fjall |");
+    let peers: Vec<EngineKind> = if engines.contains(&EngineKind::Lsm) {
+        engines
+            .iter()
+            .copied()
+            .filter(|&k| k != EngineKind::Lsm)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for k in &peers {
+        let _ = write!(header, " ratio lsm/{} |", k.name());
         rule.push_str(" ---: |");
     }
     for k in engines {
@@ -350,11 +450,8 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
             });
             let _ = write!(row, " {cell} |");
         }
-        if pair {
-            let ratio = match (
-                per_engine.get(&EngineKind::Lsm),
-                per_engine.get(&EngineKind::Fjall),
-            ) {
+        for k in &peers {
+            let ratio = match (per_engine.get(&EngineKind::Lsm), per_engine.get(k)) {
                 (Some(a), Some(b)) => format!("{:.2}×", a.ops_per_sec() / b.ops_per_sec()),
                 _ => "-".into(),
             };
@@ -390,6 +487,8 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
         }
     }
 
+    overwrite_report(&mut out, engines, run);
+
     let _ = writeln!(out, "\nworkloads:\n");
     for w in run.results.keys() {
         let _ = writeln!(out, "- {}: {}", w.name(), workload_description(*w, p));
@@ -404,6 +503,133 @@ fn report(args: &Args, engines: &[EngineKind], run: &Run, base: &Path, total_sec
         let _ = writeln!(out, "- {n}");
     }
     out
+}
+
+/// The overwrite table: throughput, tables, space and write amplification, and the
+/// get latencies of the first and the last tenth of the run.
+fn overwrite_report(out: &mut String, engines: &[EngineKind], run: &Run) {
+    if run.overwrite.is_empty() {
+        return;
+    }
+    let p = run.params;
+    let entry = 16 + p.value_size as u64;
+    let live = p.num * entry;
+    let user = (p.num + p.overwrites) * entry;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let rows: Vec<(EngineKind, &OverwriteReport)> = engines
+        .iter()
+        .filter_map(|k| run.overwrite.get(k).map(|r| (*k, r)))
+        .collect();
+    let ops = |r: &OverwriteReport| r.run.writes as f64 / r.run.write_time.as_secs_f64().max(1e-9);
+    let p99_last = |r: &OverwriteReport| r.run.deciles.last().cloned().flatten().map(|l| l.p99);
+    let best_ops = rows.iter().map(|(_, r)| ops(r)).fold(0.0, f64::max);
+    let best_p99 = rows.iter().filter_map(|(_, r)| p99_last(r)).min();
+
+    let _ = writeln!(
+        out,
+        "\noverwrite: {} puts over {} keys; live data {:.1} MiB (keys × {entry} bytes):\n",
+        thousands(p.overwrites as f64),
+        thousands(p.num as f64),
+        mib(live)
+    );
+    let _ = writeln!(
+        out,
+        "| engine | puts/s | puts/s ÷ best | tables | on disk MiB | space amp | write amp \
+         (engine) | device bytes written ÷ user bytes | get p50 first 10% µs | get p99 first \
+         10% µs | get p50 last 10% µs | get p99 last 10% µs | p99 last ÷ first | best p99 ÷ \
+         p99 (last 10%) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | \
+         ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (k, r) in &rows {
+        let first = r.run.deciles.first().cloned().flatten();
+        let last = r.run.deciles.last().cloned().flatten();
+        let lat = |l: Option<workloads::Latency>,
+                   f: fn(&workloads::Latency) -> std::time::Duration| {
+            l.map_or("-".into(), |l| micros(f(&l)))
+        };
+        let ratio = match (first, last) {
+            (Some(a), Some(b)) => format!("{:.2}", b.p99.as_secs_f64() / a.p99.as_secs_f64()),
+            _ => "-".into(),
+        };
+        let vs_best_p99 = match (best_p99, last) {
+            (Some(b), Some(l)) => format!("{:.2}", b.as_secs_f64() / l.p99.as_secs_f64()),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            k.name(),
+            thousands(ops(r)),
+            ops(r) / best_ops,
+            r.shape.tables.map_or("-".into(), |t| t.to_string()),
+            mib(r.disk_bytes),
+            r.disk_bytes as f64 / live as f64,
+            r.shape
+                .write_amplification
+                .map_or("n/a".into(), |w| format!("{w:.2}")),
+            r.device_bytes
+                .map_or("n/a".into(), |b| format!("{:.2}", b as f64 / user as f64)),
+            lat(first, |l| l.p50),
+            lat(first, |l| l.p99),
+            lat(last, |l| l.p50),
+            lat(last, |l| l.p99),
+            ratio,
+            vs_best_p99
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "\nafter a full compaction of the overwritten database (lsm `Db::compact()`, fjall \
+         `Keyspace::major_compact()`, rocksdb `compact_range(None, None)`):\n\n\
+         | engine | on disk MiB | space amp | tables |\n| --- | ---: | ---: | ---: |"
+    );
+    for (k, r) in &rows {
+        if let Some((bytes, tables)) = r.compacted {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.2} | {} |",
+                k.name(),
+                mib(bytes),
+                bytes as f64 / live as f64,
+                tables.map_or("-".into(), |t| t.to_string())
+            );
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\nspace amp = bytes of every file in the database directory (tables, WAL or \
+         journal, manifest, nothing excluded) ÷ live data. device bytes written = growth of \
+         `write_bytes` in `/proc/self/io` from before the fill to the end of the overwrites \
+         (WAL, tables, everything), ÷ the bytes the fill and the overwrites put. Get \
+         latencies of each tenth of the run (p99 µs):\n"
+    );
+    for (k, r) in &rows {
+        let tenths: Vec<String> = r
+            .run
+            .deciles
+            .iter()
+            .map(|l| l.map_or("-".into(), |l| micros(l.p99)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {} ({} gets; {:.1} s for the whole run, gets included): {}",
+            k.name(),
+            thousands(r.run.gets as f64),
+            r.run.elapsed.as_secs_f64(),
+            tenths.join(", ")
+        );
+    }
+    let _ = writeln!(out, "\nwrite amp (engine) sources:\n");
+    for (k, r) in &rows {
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            k.name(),
+            r.shape.write_amplification_source
+        );
+    }
 }
 
 fn main() -> Result<()> {
@@ -435,6 +661,7 @@ fn main() -> Result<()> {
         scans: args.scans,
         batch_size: args.batch_size,
         sync_writes: args.sync_writes,
+        overwrites: args.overwrites.unwrap_or(args.num.saturating_mul(5)),
         value_size: args.value_size,
         seed: args.seed,
     };
@@ -458,6 +685,7 @@ fn main() -> Result<()> {
         params: &params,
         inputs: &inputs,
         results: Results::new(),
+        overwrite: BTreeMap::new(),
         notes: Vec::new(),
     };
     for &kind in &engines {

@@ -66,3 +66,31 @@ pub fn disk_of(dir: &Path) -> String {
     }
     out
 }
+
+/// Bytes this process (all its threads) has caused to be written to storage, from the
+/// `write_bytes` line of `/proc/self/io`; `None` where the kernel does not account it.
+pub fn process_write_bytes() -> Option<u64> {
+    let s = read("/proc/self/io")?;
+    let line = s.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Total size of the files under `dir` (recursively; symbolic links not followed). A
+/// file that a background compaction deletes during the walk counts as absent.
+pub fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if meta.is_dir() {
+            total += dir_bytes(&entry.path())?;
+        } else if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    Ok(total)
+}

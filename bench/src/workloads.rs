@@ -32,10 +32,16 @@ pub enum Workload {
     Syncwrite4,
     /// Close and reopen the database filled by fillrandom.
     Reopen,
+    /// `overwrites` random puts over the `num` keys of a filled database, with a get
+    /// every [`OVERWRITE_GET_EVERY`] puts.
+    Overwrite,
 }
 
+/// The overwrite workload issues one get after this many puts.
+pub const OVERWRITE_GET_EVERY: u64 = 10;
+
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Fillseq,
         Workload::Fillrandom,
         Workload::Fillbatch,
@@ -45,6 +51,7 @@ impl Workload {
         Workload::Syncwrite1,
         Workload::Syncwrite4,
         Workload::Reopen,
+        Workload::Overwrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +65,7 @@ impl Workload {
             Workload::Syncwrite1 => "syncwrite1",
             Workload::Syncwrite4 => "syncwrite4",
             Workload::Reopen => "reopen",
+            Workload::Overwrite => "overwrite",
         }
     }
 
@@ -82,6 +90,7 @@ pub struct Params {
     pub scans: u64,
     pub batch_size: usize,
     pub sync_writes: u64,
+    pub overwrites: u64,
     pub value_size: usize,
     pub seed: u64,
 }
@@ -359,5 +368,84 @@ pub fn reopen(e: &mut dyn Engine, p: &Params, inputs: &Inputs) -> Result<Measure
         elapsed: closed + opened,
         latency: None,
         reopen: Some((closed, opened)),
+    })
+}
+
+/// The version number `v` of key `i` as the seed of its value: version 0 is what the
+/// fills write (`i` itself); overwrite `j` writes version `j + 1`.
+fn versioned(i: u64, v: u64) -> u64 {
+    i ^ (v << 40)
+}
+
+/// What the overwrite workload measured beyond its throughput.
+#[derive(Debug, Clone)]
+pub struct Overwrite {
+    /// Puts issued.
+    pub writes: u64,
+    /// Gets issued (one per [`OVERWRITE_GET_EVERY`] puts).
+    pub gets: u64,
+    /// Wall time of the whole run, gets included.
+    pub elapsed: Duration,
+    /// Wall time minus the time measured inside the gets: the time of the puts.
+    pub write_time: Duration,
+    /// Get latencies of each tenth of the run, in order.
+    pub deciles: Vec<Option<Latency>>,
+}
+
+/// `overwrites` puts of random keys in `0..num` (every key already written by a fill
+/// with version 0), each with a new value. After every [`OVERWRITE_GET_EVERY`] puts,
+/// on the same thread, one get of a random key, which must return the value of that
+/// key's latest put; its latency goes into the tenth of the run it falls in.
+pub fn overwrite(e: &dyn Engine, p: &Params) -> Result<Overwrite> {
+    ensure!(
+        p.num < 1 << 40 && p.overwrites < u64::from(u32::MAX),
+        "overwrite: --num must be below 2^40 and --overwrites below 2^32"
+    );
+    let total = p.overwrites;
+    let mut version = vec![0u32; p.num as usize];
+    let mut value = vec![0u8; p.value_size];
+    let mut expected = vec![0u8; p.value_size];
+    let mut tenths: Vec<Vec<u64>> = vec![Vec::new(); 10];
+    let mut rng = StdRng::seed_from_u64(p.seed ^ 0x6f76_6572_7772_6974);
+    let mut get_nanos = 0u64;
+    let mut gets = 0u64;
+    let start = Instant::now();
+    for j in 0..total {
+        let i = rng.random_range(0..p.num);
+        let v = j + 1;
+        keys::fill_value(versioned(i, v), &mut value);
+        e.put(&keys::key(i), &value)?;
+        version[i as usize] = v as u32;
+        if v % OVERWRITE_GET_EVERY != 0 {
+            continue;
+        }
+        let g = rng.random_range(0..p.num);
+        let gv = u64::from(version[g as usize]);
+        keys::fill_value(versioned(g, gv), &mut expected);
+        let mut same = false;
+        let t = Instant::now();
+        let found = e.get(&keys::key(g), &mut |got| same = got == expected.as_slice())?;
+        let ns = t.elapsed().as_nanos() as u64;
+        ensure!(
+            found && same,
+            "overwrite: after put {v} of {total}, get of key {} {} (expected version {gv})",
+            String::from_utf8_lossy(&keys::key(g)),
+            if found {
+                "returned a value other than its latest"
+            } else {
+                "found nothing"
+            }
+        );
+        get_nanos += ns;
+        gets += 1;
+        tenths[(j * 10 / total) as usize].push(ns);
+    }
+    let elapsed = start.elapsed();
+    Ok(Overwrite {
+        writes: total,
+        gets,
+        elapsed,
+        write_time: elapsed.saturating_sub(Duration::from_nanos(get_nanos)),
+        deciles: tenths.into_iter().map(latency_of).collect(),
     })
 }

@@ -223,3 +223,23 @@ fn snapshots_keep_their_versions_through_compaction() {
     );
     assert!(with_snapshot > s.table_entries);
 }
+
+#[test]
+fn compaction_reads_bypass_the_block_cache() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
+    for i in 0..3000u32 {
+        db.put(format!("k{i:05}"), [b'v'; 40]).expect("put");
+    }
+    db.flush().expect("flush");
+    settle(&db);
+    let before = db.stats();
+    db.compact().expect("compact");
+    let after = db.stats();
+    assert!(after.compactions > before.compactions);
+    // The merge read every block of its inputs without touching the cache or the read
+    // counters, which describe the application's reads.
+    assert_eq!(after.blocks_read, before.blocks_read);
+    assert_eq!(after.blocks_read_from_disk, before.blocks_read_from_disk);
+    assert_eq!(common::collect(db.iter().expect("iter")).len(), 3000);
+}

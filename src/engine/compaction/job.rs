@@ -79,7 +79,7 @@ fn merge_into_tables(
     };
     let sources: Vec<Box<dyn InternalIterator>> = inputs
         .iter()
-        .map(|t| Box::new(t.iter()) as Box<dyn InternalIterator>)
+        .map(|t| Box::new(t.iter_uncached()) as Box<dyn InternalIterator>)
         .collect();
     let mut merge = MergeIterator::new(sources);
     merge.seek_to_first()?;

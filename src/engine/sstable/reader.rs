@@ -174,6 +174,18 @@ impl Table {
             table: Arc::clone(self),
             block_idx: 0,
             block: None,
+            cached: true,
+        }
+    }
+
+    /// A cursor for reading the whole table once (compaction): blocks are read from
+    /// disk and checked, but neither looked up in nor added to the block cache, so a
+    /// compaction does not evict the blocks that reads are using, and is not counted
+    /// in the read statistics.
+    pub fn iter_uncached(self: &Arc<Self>) -> TableIterator {
+        TableIterator {
+            cached: false,
+            ..self.iter()
         }
     }
 
@@ -375,6 +387,8 @@ pub struct TableIterator {
     block_idx: usize,
     /// The current block's cursor; `None` when unpositioned, exhausted or after an error.
     block: Option<BlockIter>,
+    /// Whether blocks go through the block cache (see [`Table::iter_uncached`]).
+    cached: bool,
 }
 
 impl TableIterator {
@@ -390,7 +404,11 @@ impl TableIterator {
         let Some(handle) = self.table.index.handle(i) else {
             return Ok(());
         };
-        let block = self.table.data_block(handle)?;
+        let block = if self.cached {
+            self.table.data_block(handle)?
+        } else {
+            Arc::new(self.table.read_data_block(handle)?)
+        };
         let mut it = match previous {
             Some(mut it) => {
                 it.reset(block);

@@ -264,11 +264,13 @@ fn concurrent_writers_share_wal_appends() {
     }
     let s = db.stats();
     assert_eq!(s.writes, 320);
-    assert_eq!(s.wal_appends, s.wal_syncs, "sync=always syncs every group");
+    // Every acknowledged write was covered by an fsync, and concurrent writers shared
+    // them: fewer fsyncs than writes, and never more fsyncs than appends.
+    assert!(s.wal_syncs >= 1 && s.wal_syncs <= s.wal_appends, "{s:?}");
     assert!(
-        s.wal_appends < 320,
-        "concurrent synced writers should be grouped: {} appends",
-        s.wal_appends
+        s.wal_syncs < 320,
+        "concurrent synced writers should share fsyncs: {} fsyncs",
+        s.wal_syncs
     );
     assert_eq!(common::collect(db.iter().expect("iter")).len(), 320);
 }
@@ -298,4 +300,28 @@ fn periodic_sync_policy_syncs_in_the_background() {
         "writes are not synced one by one: {} syncs",
         s.wal_syncs
     );
+}
+
+#[test]
+fn many_concurrent_synced_writers_all_get_their_outcome() {
+    // On tmpfs an fsync is nearly free, so leaders hand over and groups interleave with
+    // syncs as fast as the threads can go: every write must still get its own outcome.
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..1500u32 {
+                    let seq = db.put(format!("t{t}/{i:05}"), b"v").expect("put");
+                    assert!(db.last_seq() >= seq, "an acknowledged write is visible");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    assert_eq!(db.stats().writes, 12_000);
+    assert_eq!(common::collect(db.iter().expect("iter")).len(), 12_000);
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::picker::Task;
-use super::retain::retained;
+use super::retain::retained_into;
 use crate::engine::error::Result;
 use crate::engine::iter::InternalIterator;
 use crate::engine::manifest::{sync_dir, table_path};
@@ -86,21 +86,28 @@ fn merge_into_tables(
 
     let mut writer: Option<(TableWriter, u64, PathBuf)> = None;
     let mut finished: Vec<(u64, PathBuf)> = Vec::new();
+    // Buffers reused from key to key: the merge copies each version's value once, into
+    // `values`, and allocates nothing per key.
     let mut key: Vec<u8> = Vec::new();
-    let mut versions: Vec<(SeqNo, ValueKind, Vec<u8>)> = Vec::new();
+    let mut values: Vec<u8> = Vec::new();
+    let mut versions: Vec<(SeqNo, ValueKind, std::ops::Range<usize>)> = Vec::new();
     let mut shape: Vec<(SeqNo, ValueKind)> = Vec::new();
+    let mut keep: Vec<usize> = Vec::new();
     while merge.valid() {
         key.clear();
         key.extend_from_slice(merge.user_key());
         versions.clear();
+        values.clear();
         while merge.valid() && merge.user_key() == key.as_slice() {
-            versions.push((merge.seq(), merge.kind(), merge.value().to_vec()));
+            let start = values.len();
+            values.extend_from_slice(merge.value());
+            versions.push((merge.seq(), merge.kind(), start..values.len()));
             merge.next()?;
         }
         out.versions_in += versions.len() as u64;
         shape.clear();
         shape.extend(versions.iter().map(|v| (v.0, v.1)));
-        let keep = retained(&shape, snapshots, task.bottommost);
+        retained_into(&shape, snapshots, task.bottommost, &mut keep);
         if keep.is_empty() {
             continue;
         }
@@ -116,8 +123,8 @@ fn merge_into_tables(
         }
         if let Some((w, _, _)) = writer.as_mut() {
             for &i in &keep {
-                let (seq, kind, value) = &versions[i];
-                w.add(&key, *seq, *kind, value)?;
+                let (seq, kind, range) = &versions[i];
+                w.add(&key, *seq, *kind, &values[range.clone()])?;
             }
             out.versions_out += keep.len() as u64;
         }

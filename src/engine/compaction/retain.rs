@@ -27,7 +27,19 @@ pub fn retained(
     snapshots: &[SeqNo],
     bottommost: bool,
 ) -> Vec<usize> {
-    let mut keep: Vec<usize> = Vec::new();
+    let mut keep = Vec::new();
+    retained_into(versions, snapshots, bottommost, &mut keep);
+    keep
+}
+
+/// [`retained`] into a buffer the caller reuses (it is cleared first).
+pub fn retained_into(
+    versions: &[(SeqNo, ValueKind)],
+    snapshots: &[SeqNo],
+    bottommost: bool,
+    keep: &mut Vec<usize>,
+) {
+    keep.clear();
     let mut last_stripe = None;
     for (i, &(seq, _)) in versions.iter().enumerate() {
         let s = stripe(seq, snapshots);
@@ -44,7 +56,6 @@ pub fn retained(
             keep.pop();
         }
     }
-    keep
 }
 
 #[cfg(test)]

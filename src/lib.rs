@@ -12,10 +12,12 @@
 //! are at most [`engine::MAX_VALUE_SIZE`] bytes.
 //!
 //! The layers, bottom up: [`engine`] (the storage engine, which knows nothing of HTTP,
-//! JSON, indexes or WASM) and [`cli`] (the `lsm` command line).
+//! JSON, indexes or WASM), [`config`] (`lsm.toml`, checked and mapped to engine
+//! options) and [`cli`] (the `lsm` command line).
 
 #![deny(clippy::unwrap_used)]
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod engine;

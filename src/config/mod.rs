@@ -1,0 +1,302 @@
+//! `lsm.toml`: the server's configuration, one `[[instance]]` table per database.
+//!
+//! This module only reads and checks the file; it opens nothing. Every mistake is
+//! reported with the file, the line and the reason, before anything starts. Relative
+//! paths (`data_dir`, `indexes_file`, a codec plugin) are resolved against the directory
+//! of the configuration file, so a configuration means the same wherever it is run from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::engine::{CompactionOptions, CompactionStrategy, Options, SyncPolicy};
+
+/// A configuration error, with the place it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// 1-based line of the problem, when it is known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How an instance stores values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CodecConfig {
+    /// A built-in codec: `"raw"`, `"json"` or `"bson"`.
+    Builtin(BuiltinCodec),
+    /// A WebAssembly codec component: `{ plugin = "path/to/codec.wasm" }`.
+    Plugin {
+        /// Path of the component.
+        plugin: PathBuf,
+    },
+}
+
+/// The built-in codecs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinCodec {
+    /// Bytes as they are.
+    Raw,
+    /// Validated JSON, stored as UTF-8.
+    Json,
+    /// JSON in the API, BSON on disk.
+    Bson,
+}
+
+/// The WAL sync policy as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncSetting {
+    /// fsync before acknowledging (group commit).
+    Always,
+    /// fsync every `sync_interval_ms`.
+    Periodic,
+    /// Never fsync explicitly.
+    Never,
+}
+
+/// The compaction strategy as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategySetting {
+    /// Leveled compaction.
+    Leveled,
+    /// Size-tiered compaction.
+    SizeTiered,
+}
+
+/// One `[[instance]]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Name, used in URLs (`/db/{name}/...`): 1 to 64 of `a-z`, `0-9`, `_`, `-`,
+    /// starting with a letter or digit.
+    pub name: String,
+    /// Data directory of the instance's database.
+    pub data_dir: PathBuf,
+    /// Memtable size in bytes that triggers a flush (default 32 MiB).
+    #[serde(default = "default_memtable")]
+    pub memtable_max_size: usize,
+    /// Value codec (default `"raw"`).
+    #[serde(default = "default_codec")]
+    pub codec: CodecConfig,
+    /// Whether indexed queries are served (default false).
+    #[serde(default)]
+    pub query: bool,
+    /// Index registry of the instance (TOML or JSON), if any.
+    #[serde(default)]
+    pub indexes_file: Option<PathBuf>,
+    /// WAL sync policy (default `"always"`).
+    #[serde(default = "default_sync")]
+    pub sync: SyncSetting,
+    /// Interval of the periodic sync policy, in milliseconds (default 100).
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_ms: u64,
+    /// `"leveled"` (default) or `"size_tiered"`.
+    #[serde(default = "default_strategy")]
+    pub compaction_strategy: StrategySetting,
+    /// L0 tables (or similar runs) that start a compaction (default 4).
+    #[serde(default = "default_l0_trigger")]
+    pub max_sstables_before_compact: usize,
+    /// Block cache size in bytes (default 64 MiB).
+    #[serde(default = "default_cache")]
+    pub block_cache_size: u64,
+}
+
+fn default_memtable() -> usize {
+    Options::default().memtable_max_size
+}
+fn default_codec() -> CodecConfig {
+    CodecConfig::Builtin(BuiltinCodec::Raw)
+}
+fn default_sync() -> SyncSetting {
+    SyncSetting::Always
+}
+fn default_sync_interval() -> u64 {
+    100
+}
+fn default_strategy() -> StrategySetting {
+    StrategySetting::Leveled
+}
+fn default_l0_trigger() -> usize {
+    CompactionOptions::default().l0_trigger
+}
+fn default_cache() -> u64 {
+    Options::default().block_cache_size
+}
+
+impl InstanceConfig {
+    /// The engine options this instance opens its database with.
+    pub fn engine_options(&self) -> Options {
+        let defaults = CompactionOptions::default();
+        let l0_trigger = self.max_sstables_before_compact;
+        Options {
+            memtable_max_size: self.memtable_max_size,
+            sync: match self.sync {
+                SyncSetting::Always => SyncPolicy::Always,
+                SyncSetting::Periodic => {
+                    SyncPolicy::Periodic(Duration::from_millis(self.sync_interval_ms))
+                }
+                SyncSetting::Never => SyncPolicy::Never,
+            },
+            block_cache_size: self.block_cache_size,
+            compaction: CompactionOptions {
+                strategy: match self.compaction_strategy {
+                    StrategySetting::Leveled => CompactionStrategy::Leveled,
+                    StrategySetting::SizeTiered => CompactionStrategy::SizeTiered,
+                },
+                l0_trigger,
+                // Keep the slowdown and stop points above a raised trigger.
+                l0_slowdown: defaults.l0_slowdown.max(l0_trigger * 5),
+                l0_stop: defaults.l0_stop.max(l0_trigger * 9),
+                ..defaults
+            },
+            ..Options::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(default)]
+    instance: Vec<toml::Spanned<InstanceConfig>>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The instances, in file order.
+    pub instances: Vec<InstanceConfig>,
+}
+
+impl Config {
+    /// The embedded default: one instance `default` in `./.lsmdata`, raw codec.
+    pub fn embedded_default() -> Config {
+        Config {
+            instances: vec![InstanceConfig {
+                name: "default".into(),
+                data_dir: PathBuf::from("./.lsmdata"),
+                memtable_max_size: default_memtable(),
+                codec: default_codec(),
+                query: false,
+                indexes_file: None,
+                sync: default_sync(),
+                sync_interval_ms: default_sync_interval(),
+                compaction_strategy: default_strategy(),
+                max_sstables_before_compact: default_l0_trigger(),
+                block_cache_size: default_cache(),
+            }],
+        }
+    }
+
+    /// Reads and checks the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Checks configuration `text`, read from `path` (which names it in errors and
+    /// anchors its relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let error = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            path: path.to_path_buf(),
+            line: span.map(|s| line_of(text, s.start)),
+            message,
+        };
+        let shape: FileShape =
+            toml::from_str(text).map_err(|e| error(e.span(), e.message().to_string()))?;
+        if shape.instance.is_empty() {
+            return Err(error(None, "no [[instance]] is configured".into()));
+        }
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let mut instances: Vec<InstanceConfig> = Vec::new();
+        for spanned in shape.instance {
+            let span = Some(spanned.span());
+            let mut inst = spanned.into_inner();
+            check_name(&inst.name).map_err(|m| error(span.clone(), m))?;
+            if instances.iter().any(|i| i.name == inst.name) {
+                return Err(error(
+                    span,
+                    format!("instance name {:?} is used twice", inst.name),
+                ));
+            }
+            inst.data_dir = base.join(&inst.data_dir);
+            inst.indexes_file = inst.indexes_file.map(|f| base.join(f));
+            if let CodecConfig::Plugin { plugin } = &mut inst.codec {
+                *plugin = base.join(&*plugin);
+            }
+            if let Some(other) = instances.iter().find(|i| i.data_dir == inst.data_dir) {
+                return Err(error(
+                    span,
+                    format!(
+                        "instance {:?} uses the data_dir of instance {:?}; each instance needs its own",
+                        inst.name, other.name
+                    ),
+                ));
+            }
+            if inst.sync == SyncSetting::Periodic && inst.sync_interval_ms == 0 {
+                return Err(error(
+                    span,
+                    "sync_interval_ms must be greater than 0".into(),
+                ));
+            }
+            inst.engine_options()
+                .validate()
+                .map_err(|e| error(span.clone(), format!("instance {:?}: {e}", inst.name)))?;
+            instances.push(inst);
+        }
+        Ok(Config { instances })
+    }
+}
+
+/// Checks a name against the allow-list: 1 to 64 of `a-z 0-9 _ -`, not starting with
+/// `_` or `-`. Names become URL segments and directory names, so nothing else passes.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: use 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+        ))
+    }
+}
+
+/// 1-based line number of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

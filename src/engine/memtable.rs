@@ -32,8 +32,6 @@ const ENTRY_OVERHEAD: usize = 64;
 pub struct Memtable {
     map: SkipMap<InternalKey, Vec<u8>>,
     approximate_size: AtomicUsize,
-    entries: AtomicU64,
-    deletions: AtomicU64,
     max_seq: AtomicU64,
     first_wal_segment: u64,
     /// Every user key inserted, for [`get_with_hash`](Memtable::get_with_hash).
@@ -49,8 +47,6 @@ impl Memtable {
         Memtable {
             map: SkipMap::new(),
             approximate_size: AtomicUsize::new(0),
-            entries: AtomicU64::new(0),
-            deletions: AtomicU64::new(0),
             max_seq: AtomicU64::new(0),
             first_wal_segment,
             filter: ConcurrentBloom::new(max_size / ENTRY_OVERHEAD, bloom_bits_per_key),
@@ -71,11 +67,7 @@ impl Memtable {
         self.map
             .insert(InternalKey::new(user_key, seq, kind), value.to_vec());
         self.approximate_size.fetch_add(charge, Ordering::Relaxed);
-        self.entries.fetch_add(1, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
-        if kind == ValueKind::Delete {
-            self.deletions.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// The newest version of `user_key` with sequence `<= seq`.
@@ -108,12 +100,7 @@ impl Memtable {
 
     /// Number of versions held (puts and tombstones).
     pub fn len(&self) -> u64 {
-        self.entries.load(Ordering::Relaxed)
-    }
-
-    /// Number of tombstones held.
-    pub fn deletions(&self) -> u64 {
-        self.deletions.load(Ordering::Relaxed)
+        self.map.len() as u64
     }
 
     /// The largest sequence number inserted (0 when empty).
@@ -124,15 +111,6 @@ impl Memtable {
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
-    }
-
-    /// True if `[start, end)` may hold any of this memtable's keys.
-    pub fn overlaps(&self, start: &[u8], end: Option<&[u8]>) -> bool {
-        let (Some(first), Some(last)) = (self.map.front(), self.map.back()) else {
-            return false;
-        };
-        last.key().user_key.as_slice() >= start
-            && end.is_none_or(|end| first.key().user_key.as_slice() < end)
     }
 
     /// A cursor over all versions, in internal-key order.
@@ -317,7 +295,6 @@ mod tests {
         assert_eq!(m.get(b"a", 9).map(|v| v.1), Some(ValueKind::Delete));
         assert_eq!(m.get(b"b", 9), None);
         assert_eq!(m.len(), 3);
-        assert_eq!(m.deletions(), 1);
     }
 
     #[test]
@@ -402,16 +379,5 @@ mod tests {
         // Seeking again restarts with a small chunk and still sees everything.
         it.seek(b"k00698", 0).expect("seek");
         assert_eq!(it.user_key(), b"k00699");
-    }
-
-    #[test]
-    fn overlaps_uses_key_range() {
-        let m = Memtable::new(1, 1 << 20, 10);
-        assert!(!m.overlaps(b"a", None));
-        m.insert(b"m", 1, ValueKind::Put, b"");
-        assert!(m.overlaps(b"a", None));
-        assert!(!m.overlaps(b"a", Some(b"m")));
-        assert!(m.overlaps(b"m", Some(b"n")));
-        assert!(!m.overlaps(b"n", None));
     }
 }

@@ -18,21 +18,11 @@ fn stripe(seq: SeqNo, snapshots: &[SeqNo]) -> usize {
     snapshots.partition_point(|&s| s < seq)
 }
 
-/// Indices (into `versions`, which is newest first) of the versions to keep.
+/// Fills `keep` (cleared first, reused by the caller) with the indices into `versions`
+/// (newest first) of the versions to keep.
 ///
 /// `snapshots` is sorted ascending. `bottommost` says that no older version of the key
 /// exists outside `versions`.
-pub fn retained(
-    versions: &[(SeqNo, ValueKind)],
-    snapshots: &[SeqNo],
-    bottommost: bool,
-) -> Vec<usize> {
-    let mut keep = Vec::new();
-    retained_into(versions, snapshots, bottommost, &mut keep);
-    keep
-}
-
-/// [`retained`] into a buffer the caller reuses (it is cleared first).
 pub fn retained_into(
     versions: &[(SeqNo, ValueKind)],
     snapshots: &[SeqNo],
@@ -61,6 +51,16 @@ pub fn retained_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn retained(
+        versions: &[(SeqNo, ValueKind)],
+        snapshots: &[SeqNo],
+        bottommost: bool,
+    ) -> Vec<usize> {
+        let mut keep = Vec::new();
+        retained_into(versions, snapshots, bottommost, &mut keep);
+        keep
+    }
     use ValueKind::{Delete as D, Put as P};
 
     #[test]

@@ -187,14 +187,14 @@ fn table_info(t: &Table) -> TableInfo {
 fn nothing_older_outside(version: &Version, inputs: &[Arc<Table>], ids: &HashSet<u64>) -> bool {
     let Some(lo) = inputs
         .iter()
-        .map(|t| t.properties().smallest_key.clone())
+        .map(|t| t.properties().smallest_key.as_slice())
         .min()
     else {
         return true;
     };
     let hi = inputs
         .iter()
-        .map(|t| t.properties().largest_key.clone())
+        .map(|t| t.properties().largest_key.as_slice())
         .max()
         .unwrap_or_default();
     let newest = inputs
@@ -204,6 +204,9 @@ fn nothing_older_outside(version: &Version, inputs: &[Arc<Table>], ids: &HashSet
         .unwrap_or(0);
     !version.tables().any(|(_, t)| {
         let p = t.properties();
-        !ids.contains(&t.id()) && p.min_seq < newest && p.smallest_key <= hi && p.largest_key >= lo
+        !ids.contains(&t.id())
+            && p.min_seq < newest
+            && p.smallest_key.as_slice() <= hi
+            && p.largest_key.as_slice() >= lo
     })
 }

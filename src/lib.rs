@@ -19,5 +19,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod engine;

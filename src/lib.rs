@@ -22,3 +22,5 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod engine;
+pub mod instance;
+pub mod server;

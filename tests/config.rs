@@ -99,8 +99,17 @@ fn mistakes_are_refused_with_line_and_reason() {
     assert_eq!(line, Some(1), "{msg}");
     assert!(msg.contains("memtable_max_size"), "{msg}");
 
-    let (_, msg) = refused("[server]\nlisten = \"x\"\n");
-    assert!(msg.contains("server"), "{msg}");
+    let inst = "\n[[instance]]\nname = \"a\"\ndata_dir = \"a\"\n";
+    let (line, msg) = refused(&format!("[server]\nlisten = \"x\"\n{inst}"));
+    assert_eq!(line, Some(1), "{msg}");
+    assert!(msg.contains("listen"), "{msg}");
+    let (line, msg) = refused(&format!("[server]\nport = 1\n{inst}"));
+    assert_eq!(line, Some(2), "{msg}");
+    assert!(msg.contains("port"), "{msg}");
+    let (_, msg) = refused(&format!("[server]\ndefault_instance = \"b\"\n{inst}"));
+    assert!(msg.contains("default_instance"), "{msg}");
+    let (_, msg) = refused(&format!("[server]\nadmin_token = \"\"\n{inst}"));
+    assert!(msg.contains("admin_token"), "{msg}");
 
     let (_, msg) = refused("# nothing\n");
     assert!(msg.contains("no [[instance]]"), "{msg}");
@@ -136,4 +145,32 @@ fn names_and_directories_are_checked() {
     // Paths that differ in spelling are compared as written; the server checks the
     // directories themselves when it opens them (a LOCK file per directory).
     assert!(parse(shared).is_ok());
+}
+
+#[test]
+fn the_server_table_and_the_default_instance() {
+    let two = "[[instance]]\nname = \"app\"\ndata_dir = \"a\"\n\n[[instance]]\nname = \"log\"\ndata_dir = \"l\"\n";
+    let config = parse(two).expect("parse");
+    assert_eq!(config.server.listen, "127.0.0.1:7700");
+    assert_eq!(config.server.admin_token, None);
+    assert_eq!(
+        config.default_instance(),
+        "app",
+        "the first instance by default"
+    );
+
+    let config = parse(&format!(
+        "[server]\nlisten = \"0.0.0.0:9000\"\nadmin_token = \"s3cret\"\nmax_body_size = 4096\ndefault_instance = \"log\"\n\n{two}"
+    ))
+    .expect("parse");
+    assert_eq!(config.server.listen, "0.0.0.0:9000");
+    assert_eq!(config.server.admin_token.as_deref(), Some("s3cret"));
+    assert_eq!(config.server.max_body_size, 4096);
+    assert_eq!(config.default_instance(), "log");
+
+    let named_default = format!("{two}\n[[instance]]\nname = \"default\"\ndata_dir = \"d\"\n");
+    assert_eq!(
+        parse(&named_default).expect("parse").default_instance(),
+        "default"
+    );
 }

@@ -173,9 +173,54 @@ impl InstanceConfig {
     }
 }
 
+/// The optional `[server]` table: how the HTTP server listens and guards itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:7700`, loopback only). `--listen`
+    /// overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer token required by the admin routes. The environment variable
+    /// `LSM_ADMIN_TOKEN` overrides it. With neither, admin routes are open (which is
+    /// why the default bind is loopback).
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// Largest request body accepted, in bytes (default 32 MiB); larger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_size: usize,
+    /// The instance the root routes (`/keys`, `/stats`, ...) serve. Default: the
+    /// instance named `default`, else the first `[[instance]]`.
+    #[serde(default)]
+    pub default_instance: Option<String>,
+}
+
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_max_body() -> usize {
+    32 * 1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            admin_token: None,
+            max_body_size: default_max_body(),
+            default_instance: None,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileShape {
+    #[serde(default)]
+    server: Option<toml::Spanned<ServerConfig>>,
     #[serde(default)]
     instance: Vec<toml::Spanned<InstanceConfig>>,
 }
@@ -183,6 +228,8 @@ struct FileShape {
 /// A checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The `[server]` table (defaults when absent).
+    pub server: ServerConfig,
     /// The instances, in file order.
     pub instances: Vec<InstanceConfig>,
 }
@@ -191,6 +238,7 @@ impl Config {
     /// The embedded default: one instance `default` in `./.lsmdata`, raw codec.
     pub fn embedded_default() -> Config {
         Config {
+            server: ServerConfig::default(),
             instances: vec![InstanceConfig {
                 name: "default".into(),
                 data_dir: PathBuf::from("./.lsmdata"),
@@ -267,7 +315,51 @@ impl Config {
                 .map_err(|e| error(span.clone(), format!("instance {:?}: {e}", inst.name)))?;
             instances.push(inst);
         }
-        Ok(Config { instances })
+        let server = match shape.server {
+            None => ServerConfig::default(),
+            Some(spanned) => {
+                let span = Some(spanned.span());
+                let server = spanned.into_inner();
+                if server.listen.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(error(
+                        span,
+                        format!(
+                            "listen = {:?} is not an address such as \"127.0.0.1:7700\"",
+                            server.listen
+                        ),
+                    ));
+                }
+                if server.max_body_size < 1024 {
+                    return Err(error(span, "max_body_size must be at least 1024".into()));
+                }
+                if let Some(name) = &server.default_instance {
+                    if !instances.iter().any(|i| &i.name == name) {
+                        return Err(error(
+                            span,
+                            format!("default_instance {name:?} is not an [[instance]]"),
+                        ));
+                    }
+                }
+                if server.admin_token.as_deref().is_some_and(str::is_empty) {
+                    return Err(error(span, "admin_token must not be empty".into()));
+                }
+                server
+            }
+        };
+        Ok(Config { server, instances })
+    }
+
+    /// The name of the instance the root routes serve.
+    pub fn default_instance(&self) -> &str {
+        if let Some(name) = &self.server.default_instance {
+            return name;
+        }
+        self.instances
+            .iter()
+            .find(|i| i.name == "default")
+            .or(self.instances.first())
+            .map(|i| i.name.as_str())
+            .unwrap_or("default")
     }
 }
 

@@ -1,0 +1,202 @@
+//! Instances: the named databases a server runs, each an engine plus a codec.
+//!
+//! An [`Instance`] owns its own [`Db`] (WAL, memtables, tables, background threads,
+//! statistics) in its own data directory; nothing is shared between instances, so one
+//! instance's compaction or damage never touches another.
+//!
+//! [`Instances`] opens every instance of a [`Config`]. An instance that cannot open
+//! (its directory is damaged, locked by another process, unreadable, or its codec
+//! cannot load) does not stop the others: it is kept as *unavailable* with the reason,
+//! logged at error level, reported by `/health`, and every request to it is refused
+//! with that reason. A server with a broken `log` instance keeps serving `app`.
+//!
+//! This layer knows nothing of HTTP.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::codec::{self, Codec};
+use crate::config::{CodecConfig, Config, InstanceConfig};
+use crate::engine::Db;
+
+/// One open database with its codec.
+pub struct Instance {
+    config: InstanceConfig,
+    db: Db,
+    codec: Arc<dyn Codec>,
+}
+
+impl Instance {
+    /// Opens the instance described by `config`.
+    pub fn open(config: InstanceConfig) -> Result<Instance, String> {
+        let codec = match &config.codec {
+            CodecConfig::Builtin(kind) => codec::builtin(*kind),
+            CodecConfig::Plugin { plugin } => {
+                return Err(format!(
+                    "codec plugin {} cannot be loaded: this build has no WebAssembly plugin host",
+                    plugin.display()
+                ))
+            }
+        };
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+        let db = Db::open(&config.data_dir, config.engine_options())
+            .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+        Ok(Instance { config, db, codec })
+    }
+
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &InstanceConfig {
+        &self.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The value codec.
+    pub fn codec(&self) -> &dyn Codec {
+        &*self.codec
+    }
+}
+
+/// An instance as the server holds it: open, or unavailable with the reason.
+#[derive(Clone)]
+pub enum Slot {
+    /// Open and serving.
+    Ready(Arc<Instance>),
+    /// Could not be opened (or was closed); requests are refused with this reason.
+    Unavailable(String),
+}
+
+/// Why an instance cannot serve a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No instance has this name.
+    #[error("no instance is named {0:?}")]
+    NotFound(String),
+    /// The instance exists but could not be opened.
+    #[error("instance {name:?} is unavailable: {reason}")]
+    Unavailable {
+        /// The instance.
+        name: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
+}
+
+/// Every instance of a configuration, by name.
+pub struct Instances {
+    slots: BTreeMap<String, Slot>,
+    default: String,
+}
+
+impl Instances {
+    /// Opens every instance of `config`, one thread each. Failures are kept as
+    /// [`Slot::Unavailable`] and logged; they do not stop the others.
+    ///
+    /// The default instance (served by the root routes such as `/keys`) is
+    /// `default_instance` when given, else the instance named `default`, else the first
+    /// instance of the file.
+    pub fn open(config: &Config) -> Instances {
+        let opened: Vec<(String, Slot)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = config
+                .instances
+                .iter()
+                .map(|ic| {
+                    let ic = ic.clone();
+                    scope.spawn(move || {
+                        let name = ic.name.clone();
+                        let slot = match Instance::open(ic) {
+                            Ok(instance) => {
+                                tracing::info!(instance = %name, "instance opened");
+                                Slot::Ready(Arc::new(instance))
+                            }
+                            Err(reason) => {
+                                tracing::error!(instance = %name, %reason, "instance unavailable");
+                                Slot::Unavailable(reason)
+                            }
+                        };
+                        (name, slot)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&config.instances)
+                .map(|(h, ic)| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            ic.name.clone(),
+                            Slot::Unavailable("opening panicked".into()),
+                        )
+                    })
+                })
+                .collect()
+        });
+        let default = config.default_instance().to_string();
+        Instances {
+            slots: opened.into_iter().collect(),
+            default,
+        }
+    }
+
+    /// The name of the default instance.
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    /// The instance `name`, if it is open.
+    pub fn get(&self, name: &str) -> Result<Arc<Instance>, LookupError> {
+        match self.slots.get(name) {
+            None => Err(LookupError::NotFound(name.to_string())),
+            Some(Slot::Ready(instance)) => Ok(Arc::clone(instance)),
+            Some(Slot::Unavailable(reason)) => Err(LookupError::Unavailable {
+                name: name.to_string(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The default instance, if it is open.
+    pub fn default_instance(&self) -> Result<Arc<Instance>, LookupError> {
+        self.get(&self.default)
+    }
+
+    /// Every instance, by name.
+    pub fn slots(&self) -> impl Iterator<Item = (&str, &Slot)> {
+        self.slots.iter().map(|(n, s)| (n.as_str(), s))
+    }
+
+    /// The open instances.
+    pub fn ready(&self) -> impl Iterator<Item = &Arc<Instance>> {
+        self.slots.values().filter_map(|s| match s {
+            Slot::Ready(i) => Some(i),
+            Slot::Unavailable(_) => None,
+        })
+    }
+
+    /// Closes every open instance: frozen memtables are flushed, WALs synced, threads
+    /// stopped. The active memtables stay in their WALs (nothing is written twice).
+    /// Returns the instances that failed to close, with the error.
+    pub fn close(&self) -> Vec<(String, String)> {
+        let mut failures = Vec::new();
+        for (name, slot) in &self.slots {
+            if let Slot::Ready(instance) = slot {
+                if let Err(e) = instance.db.clone().close() {
+                    tracing::error!(instance = %name, error = %e, "closing failed");
+                    failures.push((name.clone(), e.to_string()));
+                } else {
+                    tracing::info!(instance = %name, "instance closed");
+                }
+            }
+        }
+        failures
+    }
+}

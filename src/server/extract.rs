@@ -1,0 +1,97 @@
+//! Request extractors whose failures are problem+json responses.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::instance::Instance;
+
+/// The instance a request addresses: `{instance}` of `/db/{instance}/...`, or the
+/// default instance for the root routes.
+pub struct Inst(pub Arc<Instance>);
+
+impl FromRequestParts<Arc<AppState>> for Inst {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let instance = match path_param(parts, state, "instance").await? {
+            Some(name) => state.instances.get(&name)?,
+            None => state.instances.default_instance()?,
+        };
+        Ok(Inst(instance))
+    }
+}
+
+/// The `{key}` of a route, percent-decoded.
+pub struct KeyParam(pub String);
+
+impl FromRequestParts<Arc<AppState>> for KeyParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        path_param(parts, state, "key")
+            .await?
+            .map(KeyParam)
+            .ok_or_else(|| ApiError::internal("route has no {key} segment"))
+    }
+}
+
+async fn path_param(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::bad_parameter(e.body_text()))?;
+    Ok(params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string()))
+}
+
+/// `axum::Json` with problem+json rejections.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// `axum::extract::Query` with problem+json rejections.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// The raw request body, with problem+json rejections (413 past the body limit).
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiBytes(axum::body::Bytes::from_request(req, state).await?))
+    }
+}

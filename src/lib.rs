@@ -23,4 +23,5 @@ pub mod codec;
 pub mod config;
 pub mod engine;
 pub mod instance;
+pub mod plugin;
 pub mod server;

@@ -1,0 +1,26 @@
+//! The plugin host: runs WebAssembly components (index extractors and value codecs) in a
+//! sandbox. This is the only part of lsm that touches wasmtime.
+//!
+//! - [`PluginHost`]: one wasmtime engine for the process, WASI with no authority, the
+//!   deadline clock and default [`Limits`].
+//! - [`Plugin`]: a validated, compiled component with a pool of warm instances; calls
+//!   are bounded in time and memory, and every failure is a [`PluginError`] naming the
+//!   plugin.
+//! - [`PluginStore`]: an instance's uploaded plugins, content-addressed on disk with
+//!   their precompiled artifacts.
+//!
+//! The contract plugins implement is `wit/plugin.wit`.
+
+mod artifact;
+pub mod bindings;
+mod error;
+mod fs;
+pub mod host;
+mod output;
+pub mod plugin;
+pub mod store;
+
+pub use error::PluginError;
+pub use host::{Limits, PluginHost};
+pub use plugin::{Plugin, World, PACKAGE_VERSION};
+pub use store::{check_header, PluginStore, Registered};

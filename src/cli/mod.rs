@@ -1,5 +1,6 @@
 //! The `lsm` command line: argument parsing and the embedded REPL.
 
+pub mod client;
 pub mod repl;
 pub mod serve;
 

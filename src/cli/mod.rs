@@ -1,5 +1,6 @@
 //! The `lsm` command line: argument parsing and the embedded REPL.
 
+pub mod backend;
 pub mod client;
 pub mod repl;
 pub mod serve;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use self::backend::Embedded;
 use crate::engine::{Db, Options};
 
 /// Command-line arguments of `lsm`.
@@ -83,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repl { data_dir } => {
             let db = Db::open(&data_dir, Options::default())
                 .with_context(|| format!("opening {}", data_dir.display()))?;
-            let failures = repl::run(db.clone())?;
+            let failures = repl::run(Box::new(Embedded::new(db.clone())))?;
             db.close().context("closing the database")?;
             Ok(if failures == 0 {
                 ExitCode::SUCCESS

@@ -1,5 +1,20 @@
-//! The `lsm` command line: argument parsing and the embedded REPL.
+//! The `lsm` command line: argument parsing, the server, the REPL and the client
+//! commands.
+//!
+//! - `lsm serve` runs the HTTP server ([`serve`]).
+//! - `lsm repl` is an interactive shell ([`repl`]) over a database opened in this process
+//!   (`--data-dir`, the default) or over a running server (`--url`), through the same
+//!   [`backend::Backend`] trait.
+//! - `lsm get|set|delete|scan|stats|compact|verify` are one-shot clients of a running
+//!   server ([`commands`], over the HTTP [`client`]). They take `--url` (or `LSM_URL`,
+//!   default `http://127.0.0.1:7700`) and `--instance` (default: the server's default
+//!   instance); `compact` and `verify` take `--token` (or `LSM_ADMIN_TOKEN`). Exit codes:
+//!   0 done, 1 negative answer (`get` of a missing key prints `(nil)` on stderr;
+//!   `verify` found damage), 2 error (`error: <detail> (<code>)` on stderr).
 
+pub mod backend;
+pub mod client;
+pub mod commands;
 pub mod repl;
 pub mod serve;
 
@@ -7,8 +22,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+use self::backend::{Backend, Embedded, Remote};
+use self::client::{Client, DEFAULT_URL};
+use self::commands::Request;
 use crate::engine::{Db, Options};
 
 /// Command-line arguments of `lsm`.
@@ -36,12 +54,123 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Interactive shell over an embedded database (reads commands from stdin too).
+    /// Interactive shell (reads commands from stdin too) over a database opened in this
+    /// process, or over a running server with --url.
     Repl {
-        /// Data directory.
-        #[arg(long, default_value = "./.lsmdata")]
+        /// Data directory of the database to open (not with --url).
+        #[arg(long, default_value = "./.lsmdata", conflicts_with = "url")]
         data_dir: PathBuf,
+        /// Talk to the server at this URL instead of opening a directory (works while
+        /// the server holds it).
+        #[arg(long)]
+        url: Option<String>,
+        /// With --url: the instance to use (default: the server's default instance).
+        #[arg(long, requires = "url")]
+        instance: Option<String>,
+        /// With --url: the admin token for COMPACT and VERIFY.
+        #[arg(
+            long,
+            env = "LSM_ADMIN_TOKEN",
+            hide_env_values = true,
+            requires = "url"
+        )]
+        token: Option<String>,
     },
+    /// Prints a key's value (exit code 1 and `(nil)` on stderr when it does not exist).
+    Get {
+        /// The key.
+        key: String,
+        /// Write the stored bytes as they are, without a trailing newline.
+        #[arg(long)]
+        raw: bool,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Sets a key.
+    Set {
+        /// The key.
+        key: String,
+        /// The value (a string; with --json, JSON text).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// The value is JSON (for instances with the json or bson codec).
+        #[arg(long)]
+        json: bool,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Deletes a key (deleting a missing key succeeds).
+    Delete {
+        /// The key.
+        key: String,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Prints `key = value` lines in key order, following the server's pages.
+    Scan {
+        /// Only keys starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Entries per request (1-10000; every page is printed).
+        #[arg(long, visible_alias = "page-size")]
+        limit: Option<usize>,
+        /// Print only the keys.
+        #[arg(long)]
+        keys_only: bool,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Prints the engine statistics as JSON.
+    Stats {
+        /// Statistics of every table.
+        #[arg(long)]
+        all: bool,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Flushes and compacts every table into one sorted run (admin route).
+    Compact {
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Admin token.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Checks every table and WAL record against its checksum (admin route; exit code 1
+    /// when damage is found).
+    Verify {
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Admin token.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Which server and instance a client command talks to.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's URL.
+    #[arg(long, env = "LSM_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// The instance (default: the server's default instance, at the root routes).
+    #[arg(long)]
+    pub instance: Option<String>,
+}
+
+/// The admin token of the admin commands.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Admin token (sent as `Authorization: Bearer`).
+    #[arg(long, env = "LSM_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// How logs are written.
@@ -70,27 +199,85 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let (server, admin, request) = match cli.command {
         Command::Serve {
             config,
             listen,
             log_format: _,
         } => {
             serve::run(config.as_deref(), listen.as_deref())?;
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        Command::Repl { data_dir } => {
-            let db = Db::open(&data_dir, Options::default())
-                .with_context(|| format!("opening {}", data_dir.display()))?;
-            let failures = repl::run(db.clone())?;
-            db.close().context("closing the database")?;
-            Ok(if failures == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+        Command::Repl {
+            data_dir,
+            url,
+            instance,
+            token,
+        } => return run_repl(data_dir, url, instance, token),
+        Command::Get { key, raw, server } => (server, None, Request::Get { key, raw }),
+        Command::Set {
+            key,
+            value,
+            json,
+            server,
+        } => (server, None, Request::Set { key, value, json }),
+        Command::Delete { key, server } => (server, None, Request::Delete { key }),
+        Command::Scan {
+            prefix,
+            limit,
+            keys_only,
+            server,
+        } => (
+            server,
+            None,
+            Request::Scan {
+                prefix,
+                page_size: limit,
+                keys_only,
+            },
+        ),
+        Command::Stats { all, server } => (server, None, Request::Stats { all }),
+        Command::Compact { server, admin } => (server, Some(admin), Request::Compact),
+        Command::Verify { server, admin } => (server, Some(admin), Request::Verify),
+    };
+    let token = admin.and_then(|a| a.token);
+    match Client::new(&server.url, server.instance.as_deref(), token.as_deref()) {
+        Ok(client) => Ok(commands::run(client, request)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(commands::EXIT_ERROR))
         }
     }
+}
+
+fn run_repl(
+    data_dir: PathBuf,
+    url: Option<String>,
+    instance: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let failures = match url {
+        Some(url) => {
+            let client = Client::new(&url, instance.as_deref(), token.as_deref())?;
+            // Fail now, not at the first command, when the server or instance is not
+            // there.
+            client.check()?;
+            repl::run(Box::new(Remote::new(client)))?
+        }
+        None => {
+            let db = Db::open(&data_dir, Options::default())
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let backend: Box<dyn Backend> = Box::new(Embedded::new(db.clone()));
+            let failures = repl::run(backend)?;
+            db.close().context("closing the database")?;
+            failures
+        }
+    };
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Logs go to standard error, filtered by `RUST_LOG` (default: `default_level`).

@@ -1,15 +1,20 @@
-//! The `lsm repl`: the user's commands over an embedded database.
+//! The `lsm repl`: the user's commands over a [`Backend`]: a database opened in this
+//! process (`lsm repl --data-dir DIR`) or a running server (`lsm repl --url URL`, which
+//! works while the server holds the directory). Both share the parsing and the output
+//! below; over HTTP, FLUSH is refused (the server has no such route) and a batch either
+//! sets or deletes keys (the server's atomic batch routes do one or the other).
 //!
 //! Lines come from a terminal (with line editing and history) or from standard input,
 //! so `printf 'SET a 1\nGET a\n' | lsm repl` works in scripts. Every command prints its
-//! answer on standard output; a failed command prints `ERR <reason>` and the REPL goes
-//! on, and the process exits non-zero if any command failed.
+//! answer on standard output; a missing key reads as `(nil)`. A failed command prints
+//! `ERR <reason>` and the REPL goes on, and the process exits non-zero if any command
+//! failed.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::{Db, WriteBatch};
+use super::backend::{show, Backend, BatchOp, Compacted, Verified};
 
 const HELP: &str = "\
 Commands (case-insensitive; quote keys with spaces as \"my key\"):
@@ -29,7 +34,9 @@ Commands (case-insensitive; quote keys with spaces as \"my key\"):
   COMPACT                flush, then merge every table into one sorted run
   VERIFY                 check every table and WAL record against its checksum
   HELP                   this text
-  EXIT                   leave (also QUIT or end of input)";
+  EXIT                   leave (also QUIT or end of input)
+Connected to a server (lsm repl --url): FLUSH is not available, a batch either sets
+or deletes keys, and COMPACT/VERIFY need the admin token if the server has one.";
 
 /// What the REPL loop should do after a line.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,16 +47,19 @@ pub enum Control {
     Exit,
 }
 
-/// The REPL's state between lines: the open database and a batch being collected.
+/// The REPL's state between lines: the backend and a batch being collected.
 pub struct Repl {
-    db: Db,
-    batch: Option<WriteBatch>,
+    backend: Box<dyn Backend>,
+    batch: Option<Vec<BatchOp>>,
 }
 
 impl Repl {
-    /// A REPL over `db`.
-    pub fn new(db: Db) -> Self {
-        Repl { db, batch: None }
+    /// A REPL over `backend`.
+    pub fn new(backend: Box<dyn Backend>) -> Self {
+        Repl {
+            backend,
+            batch: None,
+        }
     }
 
     /// The prompt to show before the next line.
@@ -75,19 +85,19 @@ impl Repl {
         match command.as_str() {
             "SET" => {
                 let (key, value) = key_and_value(rest)?;
-                self.db.put(&key, value.as_bytes())?;
+                self.backend.set(&key, &value)?;
                 writeln!(out, "OK")?;
             }
             "GET" => {
                 let key = single_key(rest)?;
-                match self.db.get(&key)? {
-                    Some(v) => writeln!(out, "{}", show_value(&v))?,
+                match self.backend.get(&key)? {
+                    Some(v) => writeln!(out, "{}", show(&v))?,
                     None => writeln!(out, "(nil)")?,
                 }
             }
             "DELETE" | "DEL" => {
                 let key = single_key(rest)?;
-                self.db.delete(&key)?;
+                self.backend.delete(&key)?;
                 writeln!(out, "OK")?;
             }
             "SCAN" => {
@@ -96,81 +106,58 @@ impl Repl {
                 } else {
                     single_key(rest)?
                 };
-                let n = print_pairs(self.db.iter_prefix(&prefix)?, out, true)?;
+                let n = print_entries(self.backend.scan(&prefix)?, out)?;
                 writeln!(out, "({n} keys)")?;
             }
             "ALL" => {
-                let n = print_pairs(self.db.iter()?, out, true)?;
+                let n = print_entries(self.backend.scan("")?, out)?;
                 writeln!(out, "({n} keys)")?;
             }
             "KEYS" => {
-                let n = print_pairs(self.db.iter()?, out, false)?;
-                writeln!(out, "({n} keys)")?;
-            }
-            "COUNT" => {
                 let mut n = 0u64;
-                for item in self.db.iter()? {
-                    item?;
+                for key in self.backend.keys()? {
+                    writeln!(out, "{}", key?)?;
                     n += 1;
                 }
-                writeln!(out, "{n}")?;
+                writeln!(out, "({n} keys)")?;
             }
+            "COUNT" => writeln!(out, "{}", self.backend.count()?)?,
             "STATS" => {
-                if rest.trim().eq_ignore_ascii_case("all") {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string_pretty(&self.db.stats_all())?
-                    )?;
-                } else {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&self.db.stats())?)?;
-                }
+                let all = match rest.trim() {
+                    "" => false,
+                    word if word.eq_ignore_ascii_case("all") => true,
+                    other => bail!("STATS takes nothing or ALL, not {other:?}"),
+                };
+                let stats = self.backend.stats(all)?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
             }
             "BATCH" => {
                 if rest.trim().is_empty() {
-                    self.batch = Some(WriteBatch::new());
+                    self.batch = Some(Vec::new());
                     writeln!(out, "batch started: SET/DELETE lines, then END or ABORT")?;
                 } else {
-                    let mut batch = WriteBatch::new();
+                    let mut ops = Vec::new();
                     for op in rest.split(';').filter(|op| !op.trim().is_empty()) {
-                        add_to_batch(&mut batch, op)?;
+                        ops.push(parse_batch_op(op)?);
                     }
-                    let n = batch.len();
-                    self.db.write_batch(batch)?;
-                    writeln!(out, "OK ({n} operations)")?;
+                    self.backend.check_batch(&ops)?;
+                    self.backend.write_batch(&ops)?;
+                    writeln!(out, "OK ({} operations)", ops.len())?;
                 }
             }
             "DEMO" => {
-                let n = load_demo(&self.db)?;
+                let n = load_demo(self.backend.as_ref())?;
                 writeln!(out, "OK (loaded {n} sample keys)")?;
             }
             "FLUSH" => {
-                self.db.flush()?;
+                self.backend.flush()?;
                 writeln!(out, "OK")?;
             }
-            "COMPACT" => {
-                self.db.compact()?;
-                let s = self.db.stats();
-                writeln!(out, "OK ({} tables, {} bytes)", s.tables, s.table_bytes)?;
-            }
+            "COMPACT" => print_compacted(&self.backend.compact()?, out)?,
             "VERIFY" => {
-                let report = self.db.verify();
-                for f in &report.files {
-                    match &f.error {
-                        None => writeln!(
-                            out,
-                            "ok   {} {} ({} checked)",
-                            f.kind,
-                            f.path.display(),
-                            f.items
-                        )?,
-                        Some(e) => writeln!(out, "BAD  {} {}: {e}", f.kind, f.path.display())?,
-                    }
-                }
-                if !report.ok {
+                if !print_verified(&self.backend.verify()?, out)? {
                     bail!("verification found damaged files");
                 }
-                writeln!(out, "OK ({} files verified)", report.files.len())?;
             }
             "HELP" | "?" => writeln!(out, "{HELP}")?,
             "EXIT" | "QUIT" => return Ok(Control::Exit),
@@ -182,10 +169,11 @@ impl Repl {
     fn batch_line(&mut self, command: &str, rest: &str, out: &mut dyn Write) -> Result<Control> {
         match command {
             "END" | "COMMIT" => {
-                let batch = self.batch.take().unwrap_or_default();
-                let n = batch.len();
-                self.db.write_batch(batch)?;
-                writeln!(out, "OK ({n} operations)")?;
+                let ops = self.batch.take().unwrap_or_default();
+                if !ops.is_empty() {
+                    self.backend.write_batch(&ops)?;
+                }
+                writeln!(out, "OK ({} operations)", ops.len())?;
             }
             "ABORT" => {
                 self.batch = None;
@@ -195,8 +183,13 @@ impl Repl {
                 bail!("a batch is open: END to apply it or ABORT to drop it first")
             }
             _ => {
-                let batch = self.batch.get_or_insert_with(WriteBatch::new);
-                add_to_batch(batch, &format!("{command} {rest}"))?;
+                let op = parse_batch_op(&format!("{command} {rest}"))?;
+                let batch = self.batch.get_or_insert_with(Vec::new);
+                batch.push(op);
+                if let Err(e) = self.backend.check_batch(batch) {
+                    batch.pop();
+                    return Err(e);
+                }
                 writeln!(out, "queued ({} operations)", batch.len())?;
             }
         }
@@ -209,19 +202,18 @@ impl Repl {
     }
 }
 
-fn add_to_batch(batch: &mut WriteBatch, op: &str) -> Result<()> {
+fn parse_batch_op(op: &str) -> Result<BatchOp> {
     let (command, rest) = split_word(op.trim());
     match command.to_ascii_uppercase().as_str() {
         "SET" => {
             let (key, value) = key_and_value(rest)?;
-            batch.put(key, value);
+            Ok(BatchOp::Set { key, value })
         }
-        "DELETE" | "DEL" => {
-            batch.delete(single_key(rest)?);
-        }
+        "DELETE" | "DEL" => Ok(BatchOp::Delete {
+            key: single_key(rest)?,
+        }),
         other => bail!("only SET and DELETE can go in a batch, not {other:?}"),
     }
-    Ok(())
 }
 
 /// Splits off the first whitespace-separated word.
@@ -276,42 +268,49 @@ fn key_and_value(s: &str) -> Result<(String, String)> {
     Ok((key, value.to_string()))
 }
 
-/// Text for a value: itself when it is UTF-8, else its length and hex bytes.
-fn show_value(v: &[u8]) -> String {
-    match std::str::from_utf8(v) {
-        Ok(s) => s.to_string(),
-        Err(_) => {
-            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
-            format!("(binary, {} bytes) 0x{hex}", v.len())
-        }
-    }
-}
-
-fn print_pairs(
-    items: impl Iterator<Item = crate::engine::Result<(String, Vec<u8>)>>,
+/// Prints `key = value` lines; returns how many.
+pub(super) fn print_entries(
+    entries: super::backend::Entries<'_>,
     out: &mut dyn Write,
-    with_values: bool,
 ) -> Result<u64> {
     let mut n = 0;
-    for item in items {
-        let (k, v) = item?;
-        if with_values {
-            writeln!(out, "{k} = {}", show_value(&v))?;
-        } else {
-            writeln!(out, "{k}")?;
-        }
+    for entry in entries {
+        let (key, value) = entry?;
+        writeln!(out, "{key} = {}", show(&value))?;
         n += 1;
     }
     Ok(n)
 }
 
+/// Prints the outcome of COMPACT.
+pub(super) fn print_compacted(c: &Compacted, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "OK ({} tables, {} bytes)", c.tables, c.table_bytes)?;
+    Ok(())
+}
+
+/// Prints the outcome of VERIFY, one line per file; returns whether every file passed
+/// (the closing `OK` line is printed only then).
+pub(super) fn print_verified(report: &Verified, out: &mut dyn Write) -> Result<bool> {
+    for f in &report.files {
+        match &f.error {
+            None => writeln!(out, "ok   {} {} ({} checked)", f.kind, f.path, f.items)?,
+            Some(e) => writeln!(out, "BAD  {} {}: {e}", f.kind, f.path)?,
+        }
+    }
+    if report.ok {
+        writeln!(out, "OK ({} files verified)", report.files.len())?;
+    }
+    Ok(report.ok)
+}
+
 /// Loads the sample data set atomically and returns the number of keys written.
-pub fn load_demo(db: &Db) -> Result<usize> {
+pub fn load_demo(backend: &dyn Backend) -> Result<usize> {
     const CITIES: [&str; 5] = ["PortoAlegre", "SaoPaulo", "Recife", "Curitiba", "Manaus"];
     const NAMES: [&str; 10] = [
         "Ana", "Bruno", "Carla", "Diego", "Elisa", "Fabio", "Gabi", "Hugo", "Iris", "Joao",
     ];
-    let mut batch = WriteBatch::new();
+    let mut batch = Vec::new();
+    let mut set = |key: String, value: String| batch.push(BatchOp::Set { key, value });
     for (i, name) in NAMES.iter().enumerate() {
         let city = CITIES[i % CITIES.len()];
         let age = 20 + (i * 7) % 40;
@@ -319,22 +318,24 @@ pub fn load_demo(db: &Db) -> Result<usize> {
             r#"{{"name":"{name}","email":"{}@example.com","city":"{city}","age":{age}}}"#,
             name.to_lowercase()
         );
-        batch.put(format!("users:{}", i + 1), value);
+        set(format!("users:{}", i + 1), value);
     }
     for city in CITIES {
-        batch.put(format!("cities:{city}"), format!(r#"{{"name":"{city}"}}"#));
+        set(format!("cities:{city}"), format!(r#"{{"name":"{city}"}}"#));
     }
-    batch.put("config:version", "1");
-    batch.put("config:motd", "hello from the demo data set");
+    set("config:version".into(), "1".into());
+    set("config:motd".into(), "hello from the demo data set".into());
     let n = batch.len();
-    db.write_batch(batch).context("loading the demo data")?;
+    backend
+        .write_batch(&batch)
+        .context("loading the demo data")?;
     Ok(n)
 }
 
-/// Runs the REPL over `db` until `EXIT` or the end of input. Returns the number of
+/// Runs the REPL over `backend` until `EXIT` or the end of input. Returns the number of
 /// commands that failed.
-pub fn run(db: Db) -> Result<u64> {
-    let mut repl = Repl::new(db);
+pub fn run(backend: Box<dyn Backend>) -> Result<u64> {
+    let mut repl = Repl::new(backend);
     let stdin = std::io::stdin();
     let mut failures = 0;
     if stdin.is_terminal() {
@@ -346,7 +347,7 @@ pub fn run(db: Db) -> Result<u64> {
         }
         println!(
             "lsm REPL on {} (HELP for commands)",
-            repl.db.path().display()
+            repl.backend.describe()
         );
         loop {
             match editor.readline(repl.prompt()) {
@@ -411,8 +412,18 @@ mod tests {
     }
 
     #[test]
-    fn binary_values_show_as_hex() {
-        assert_eq!(show_value(b"abc"), "abc");
-        assert_eq!(show_value(&[0xff, 0x00]), "(binary, 2 bytes) 0xff00");
+    fn batch_ops_parse() {
+        assert_eq!(
+            parse_batch_op(" set \"a b\" 1 2").expect("set"),
+            BatchOp::Set {
+                key: "a b".into(),
+                value: "1 2".into()
+            }
+        );
+        assert_eq!(
+            parse_batch_op("DEL k").expect("delete"),
+            BatchOp::Delete { key: "k".into() }
+        );
+        assert!(parse_batch_op("GET k").is_err());
     }
 }

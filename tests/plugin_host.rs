@@ -61,7 +61,8 @@ fn hostile_plugins_get_clear_errors_and_others_carry_on() {
     let echo = store
         .put("echo", &plugins::extractor(ECHO_KEY))
         .expect("echo");
-    let cases: [(&str, &str, fn(&PluginError) -> bool); 5] = [
+    type Expect = fn(&PluginError) -> bool;
+    let cases: [(&str, &str, Expect); 5] = [
         (
             "spin",
             INFINITE_LOOP,

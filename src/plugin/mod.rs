@@ -16,11 +16,11 @@ pub mod bindings;
 mod error;
 mod fs;
 pub mod host;
+pub mod loaded;
 mod output;
-pub mod plugin;
 pub mod store;
 
 pub use error::PluginError;
 pub use host::{Limits, PluginHost};
-pub use plugin::{Plugin, World, PACKAGE_VERSION};
+pub use loaded::{Plugin, World, PACKAGE_VERSION};
 pub use store::{check_header, PluginStore, Registered};

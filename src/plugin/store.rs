@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::artifact::{self, hex};
 use super::fs::write_atomically;
 use super::host::{Limits, PluginHost};
-use super::plugin::{Plugin, World};
+use super::loaded::{Plugin, World};
 use super::PluginError;
 use crate::config::check_name;
 

@@ -21,11 +21,6 @@ pub struct Inst {
 }
 
 impl Inst {
-    /// The instance, shared (to move into work on the blocking pool).
-    pub fn shared(&self) -> Arc<Instance> {
-        Arc::clone(&self.instance)
-    }
-
     /// Runs engine work `f` on the blocking pool ([`blocking`]) and records how long it
     /// took as `op` in `lsm_engine_operation_duration_seconds`.
     pub async fn run<T: Send + 'static>(
@@ -33,7 +28,7 @@ impl Inst {
         op: EngineOp,
         f: impl FnOnce(&Instance) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let instance = self.shared();
+        let instance = Arc::clone(&self.instance);
         let timers = Arc::clone(&self.timers);
         blocking(move || {
             let started = Instant::now();

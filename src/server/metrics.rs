@@ -46,7 +46,9 @@ use crate::instance::{Instances, Slot};
 /// The media type of the exposition.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Routes that are about no instance (their requests carry `instance=""`).
+/// The routes of [`router`](super::router) that are about no instance (their requests
+/// carry `instance=""`); the other routes outside `/db/{instance}` serve the default
+/// instance. A test checks this list against the OpenAPI description.
 pub const GLOBAL_ROUTES: &[&str] = &["/health", "/instances", "/openapi.json", "/metrics"];
 
 /// The log target of request events (`RUST_LOG=lsm::http=debug` shows every request).
@@ -686,5 +688,46 @@ impl Collector for EngineCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every documented route outside `/db/{instance}` either is a root copy of an
+    /// instance route (serving the default instance; its operation ids end in
+    /// `_default`) or is listed in [`GLOBAL_ROUTES`].
+    #[test]
+    fn global_routes_are_the_routes_without_an_instance() {
+        let doc = super::super::openapi::document();
+        for (path, item) in &doc.paths.paths {
+            if path.starts_with("/db/{instance}") {
+                continue;
+            }
+            let serves_default = [&item.get, &item.put, &item.post, &item.delete]
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.operation_id.as_deref())
+                .all(|id| id.ends_with("_default"));
+            assert_ne!(
+                GLOBAL_ROUTES.contains(&path.as_str()),
+                serves_default,
+                "{path}: list it in GLOBAL_ROUTES, or derive it from a /db/{{instance}} route"
+            );
+        }
+        for global in GLOBAL_ROUTES {
+            assert!(
+                doc.paths.paths.contains_key(*global) || *global == "/openapi.json",
+                "{global} is not a documented route"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let brew = Method::from_bytes(b"BREW").expect("a valid token");
+        assert_eq!(method_label(&brew), "other");
     }
 }

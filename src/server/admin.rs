@@ -80,7 +80,7 @@ pub async fn require_token(
     security(("bearer" = [])),
     responses((status = 200, description = "`{\"instance\", \"tables_before\", \"tables_after\", \"duration_ms\"}`"),
         (status = 401, description = "Missing or wrong admin token", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn compact(Inst(inst): Inst) -> ApiResult<Json<Value>> {
+pub async fn compact(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
     let started = Instant::now();
     let (before, after) = blocking(move || {
@@ -105,7 +105,7 @@ pub async fn compact(Inst(inst): Inst) -> ApiResult<Json<Value>> {
     security(("bearer" = [])),
     responses((status = 200, description = "`{\"instance\", \"ok\", \"files\": [...]}`"),
         (status = 401, description = "Missing or wrong admin token", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn verify(Inst(inst): Inst) -> ApiResult<Json<Value>> {
+pub async fn verify(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
     let report = blocking(move || Ok(inst.db().verify())).await?;
     if !report.ok {

@@ -100,11 +100,19 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// What an error response tells the request log (a response extension): the code,
+/// and for server errors the detail. The request middleware logs it with the request
+/// ([`super::metrics::track`]), so an error is logged once, with its route and latency.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    /// The problem's code.
+    pub code: &'static str,
+    /// The detail of a 5xx (client errors are not logged with theirs).
+    pub detail: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code, detail = %self.detail, "request failed");
-        }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
@@ -112,6 +120,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            detail: self.status.is_server_error().then_some(self.detail),
+        });
         response
     }
 }

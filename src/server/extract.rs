@@ -1,18 +1,52 @@
 //! Request extractors whose failures are problem+json responses.
 
+use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
-use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::metrics::{EngineOp, EngineTimers};
+use super::{blocking, AppState};
 use crate::instance::Instance;
 
 /// The instance a request addresses: `{instance}` of `/db/{instance}/...`, or the
-/// default instance for the root routes.
-pub struct Inst(pub Arc<Instance>);
+/// default instance for the root routes. Dereferences to the [`Instance`].
+pub struct Inst {
+    instance: Arc<Instance>,
+    timers: Arc<EngineTimers>,
+}
+
+impl Inst {
+    /// Runs engine work `f` on the blocking pool ([`blocking`]) and records how long it
+    /// took as `op` in `lsm_engine_operation_duration_seconds`.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        op: EngineOp,
+        f: impl FnOnce(&Instance) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let instance = Arc::clone(&self.instance);
+        let timers = Arc::clone(&self.timers);
+        blocking(move || {
+            let started = Instant::now();
+            let result = f(&instance);
+            timers.observe(op, started.elapsed());
+            result
+        })
+        .await
+    }
+}
+
+impl Deref for Inst {
+    type Target = Instance;
+
+    fn deref(&self) -> &Instance {
+        &self.instance
+    }
+}
 
 impl FromRequestParts<Arc<AppState>> for Inst {
     type Rejection = ApiError;
@@ -25,7 +59,8 @@ impl FromRequestParts<Arc<AppState>> for Inst {
             Some(name) => state.instances.get(&name)?,
             None => state.instances.default_instance()?,
         };
-        Ok(Inst(instance))
+        let timers = state.metrics.engine_timers(instance.name());
+        Ok(Inst { instance, timers })
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     params(("instance" = String, Path)),
     responses((status = 200, description = "`{\"instance\": ..., \"status\": \"ready\"}`"),
         (status = 503, description = "The instance could not be opened", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn instance_health(Inst(inst): Inst) -> Json<Value> {
+pub async fn instance_health(inst: Inst) -> Json<Value> {
     Json(json!({ "instance": inst.name(), "status": "ready" }))
 }
 
@@ -76,7 +76,7 @@ pub async fn instances(State(state): State<Arc<AppState>>) -> Json<Value> {
 #[utoipa::path(get, path = "/db/{instance}/stats", tag = "info",
     params(("instance" = String, Path)),
     responses((status = 200, description = "Engine statistics (memtable, tables per level, WAL, caches, compaction)")))]
-pub async fn stats(Inst(inst): Inst) -> ApiResult<Json<Value>> {
+pub async fn stats(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
     let codec = inst.codec().name().to_string();
     let stats = blocking(move || Ok(inst.db().stats())).await?;
@@ -92,7 +92,7 @@ pub async fn stats(Inst(inst): Inst) -> ApiResult<Json<Value>> {
 #[utoipa::path(get, path = "/db/{instance}/stats_all", tag = "info",
     params(("instance" = String, Path)),
     responses((status = 200, description = "`{\"instance\": ..., \"stats\": {...}, \"tables\": [...]}`")))]
-pub async fn stats_all(Inst(inst): Inst) -> ApiResult<Json<Value>> {
+pub async fn stats_all(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
     let (stats, tables) = blocking(move || Ok((inst.db().stats(), inst.db().stats_all()))).await?;
     Ok(Json(

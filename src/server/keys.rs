@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::ops::Bound;
 
-use super::blocking;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiBytes, ApiJson, ApiQuery, Inst, KeyParam};
+use super::metrics::EngineOp;
 use super::page::{self, Cursor, Page};
 use crate::codec::{Codec, JsonStyle, ValueIn, ValueOut};
 use crate::engine::WriteBatch;
@@ -177,15 +177,16 @@ fn parse_json(body: &[u8]) -> ApiResult<Value> {
         (status = 200, description = "The entry `{key, value}` (or `value_base64`); with `Accept: application/octet-stream` the stored bytes"),
         (status = 404, description = "No such key or instance", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_key(
-    Inst(inst): Inst,
+    inst: Inst,
     KeyParam(key): KeyParam,
     ApiQuery(q): ApiQuery<FormatParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let style = style(q.format.as_deref())?;
-    let db = inst.db().clone();
     let k = key.clone();
-    let value = blocking(move || Ok(db.get(k.as_bytes())?)).await?;
+    let value = inst
+        .run(EngineOp::Get, move |i| Ok(i.db().get(k.as_bytes())?))
+        .await?;
     let Some(value) = value else {
         return Err(ApiError::key_not_found(&key));
     };
@@ -211,7 +212,7 @@ pub struct PutParams {
     responses((status = 200, description = "Written: `{\"key\": ...}`"),
         (status = 422, description = "Invalid key or value", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn put_key(
-    Inst(inst): Inst,
+    inst: Inst,
     ApiQuery(q): ApiQuery<PutParams>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
@@ -242,7 +243,7 @@ pub async fn put_key(
     request_body(description = "The value: JSON (for raw, a JSON string), or the stored bytes as application/octet-stream"),
     responses((status = 200, description = "Written: `{\"key\": ...}`")))]
 pub async fn put_key_at(
-    Inst(inst): Inst,
+    inst: Inst,
     KeyParam(key): KeyParam,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
@@ -254,15 +255,13 @@ pub async fn put_key_at(
     write_one(&inst, key, value).await
 }
 
-async fn write_one(
-    inst: &std::sync::Arc<crate::instance::Instance>,
-    key: String,
-    value: ValueIn,
-) -> ApiResult<Json<Value>> {
+async fn write_one(inst: &Inst, key: String, value: ValueIn) -> ApiResult<Json<Value>> {
     let stored = inst.codec().encode(value)?;
-    let db = inst.db().clone();
     let k = key.clone();
-    blocking(move || Ok(db.put(k.as_bytes(), &stored)?)).await?;
+    inst.run(EngineOp::Put, move |i| {
+        Ok(i.db().put(k.as_bytes(), &stored)?)
+    })
+    .await?;
     Ok(Json(json!({ "key": key })))
 }
 
@@ -271,10 +270,12 @@ async fn write_one(
 #[utoipa::path(delete, path = "/db/{instance}/keys/{key}", tag = "keys",
     params(("instance" = String, Path), ("key" = String, Path)),
     responses((status = 200, description = "Deleted: `{\"key\": ...}`")))]
-pub async fn delete_key(Inst(inst): Inst, KeyParam(key): KeyParam) -> ApiResult<Json<Value>> {
-    let db = inst.db().clone();
+pub async fn delete_key(inst: Inst, KeyParam(key): KeyParam) -> ApiResult<Json<Value>> {
     let k = key.clone();
-    blocking(move || Ok(db.delete(k.as_bytes())?)).await?;
+    inst.run(EngineOp::Delete, move |i| {
+        Ok(i.db().delete(k.as_bytes())?)
+    })
+    .await?;
     Ok(Json(json!({ "key": key })))
 }
 
@@ -290,10 +291,7 @@ pub struct PutBatch {
 #[utoipa::path(post, path = "/db/{instance}/keys/batch", tag = "keys",
     params(("instance" = String, Path)), request_body = PutBatch,
     responses((status = 200, description = "Written: `{\"written\": n}`")))]
-pub async fn put_batch(
-    Inst(inst): Inst,
-    ApiJson(body): ApiJson<PutBatch>,
-) -> ApiResult<Json<Value>> {
+pub async fn put_batch(inst: Inst, ApiJson(body): ApiJson<PutBatch>) -> ApiResult<Json<Value>> {
     let mut batch = WriteBatch::new();
     for (i, item) in body.items.into_iter().enumerate() {
         let (key, value) = parse_entry(item, &format!("items[{i}]"))?;
@@ -306,8 +304,10 @@ pub async fn put_batch(
     }
     let written = batch.len();
     if !batch.is_empty() {
-        let db = inst.db().clone();
-        blocking(move || Ok(db.write_batch(batch)?)).await?;
+        inst.run(EngineOp::WriteBatch, move |i| {
+            Ok(i.db().write_batch(batch)?)
+        })
+        .await?;
     }
     Ok(Json(json!({ "written": written })))
 }
@@ -325,7 +325,7 @@ pub struct DeleteBatch {
     params(("instance" = String, Path)), request_body = DeleteBatch,
     responses((status = 200, description = "Deleted: `{\"deleted\": n}`")))]
 pub async fn delete_batch(
-    Inst(inst): Inst,
+    inst: Inst,
     ApiJson(body): ApiJson<DeleteBatch>,
 ) -> ApiResult<Json<Value>> {
     let mut batch = WriteBatch::new();
@@ -334,8 +334,10 @@ pub async fn delete_batch(
     }
     let deleted = batch.len();
     if !batch.is_empty() {
-        let db = inst.db().clone();
-        blocking(move || Ok(db.write_batch(batch)?)).await?;
+        inst.run(EngineOp::WriteBatch, move |i| {
+            Ok(i.db().write_batch(batch)?)
+        })
+        .await?;
     }
     Ok(Json(json!({ "deleted": deleted })))
 }
@@ -364,21 +366,18 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/db/{instance}/keys", tag = "keys",
     params(("instance" = String, Path), ListParams),
     responses((status = 200, description = "`{\"keys\": [...], \"next_cursor\": ...}`")))]
-pub async fn list_keys(
-    Inst(inst): Inst,
-    ApiQuery(q): ApiQuery<ListParams>,
-) -> ApiResult<Json<Value>> {
+pub async fn list_keys(inst: Inst, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<Value>> {
     let page = Page::from_params(&q)?;
-    let db = inst.db().clone();
-    let (keys, next) = blocking(move || {
-        let mut keys = Vec::new();
-        let next = page::read(&db, &page, |key, _| {
-            keys.push(Value::String(key));
-            Ok(0)
-        })?;
-        Ok((keys, next))
-    })
-    .await?;
+    let (keys, next) = inst
+        .run(EngineOp::Scan, move |i| {
+            let mut keys = Vec::new();
+            let next = page::read(i.db(), &page, |key, _| {
+                keys.push(Value::String(key));
+                Ok(0)
+            })?;
+            Ok((keys, next))
+        })
+        .await?;
     Ok(Json(
         json!({ "keys": keys, "next_cursor": next.map(|c| c.encode()) }),
     ))
@@ -388,23 +387,19 @@ pub async fn list_keys(
 #[utoipa::path(get, path = "/db/{instance}/scan", tag = "keys",
     params(("instance" = String, Path), ListParams),
     responses((status = 200, description = "`{\"items\": [{key, value}...], \"next_cursor\": ...}`")))]
-pub async fn scan(Inst(inst): Inst, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<Value>> {
+pub async fn scan(inst: Inst, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult<Json<Value>> {
     let style = style(q.format.as_deref())?;
     let page = Page::from_params(&q)?;
-    let (items, next) = blocking(move || {
-        let mut items = Vec::new();
-        let next = page::read(inst.db(), &page, |key, value| {
-            items.push(Value::Object(render_entry(
-                inst.codec(),
-                key,
-                &value,
-                style,
-            )?));
-            Ok(value.len())
-        })?;
-        Ok((items, next))
-    })
-    .await?;
+    let (items, next) = inst
+        .run(EngineOp::Scan, move |i| {
+            let mut items = Vec::new();
+            let next = page::read(i.db(), &page, |key, value| {
+                items.push(Value::Object(render_entry(i.codec(), key, &value, style)?));
+                Ok(value.len())
+            })?;
+            Ok((items, next))
+        })
+        .await?;
     Ok(Json(
         json!({ "items": items, "next_cursor": next.map(|c| c.encode()) }),
     ))
@@ -442,10 +437,7 @@ pub const MAX_SCAN: usize = 1_000_000;
 #[utoipa::path(get, path = "/db/{instance}/keys/search", tag = "keys",
     params(("instance" = String, Path), SearchParams),
     responses((status = 200, description = "`{\"items\": [...], \"next_cursor\": ..., \"scanned\": n}`")))]
-pub async fn search(
-    Inst(inst): Inst,
-    ApiQuery(q): ApiQuery<SearchParams>,
-) -> ApiResult<Json<Value>> {
+pub async fn search(inst: Inst, ApiQuery(q): ApiQuery<SearchParams>) -> ApiResult<Json<Value>> {
     if q.q.is_empty() {
         return Err(ApiError::bad_parameter("q must not be empty"));
     }
@@ -474,35 +466,38 @@ pub async fn search(
     }
     let needle = q.q;
     let prefix = q.prefix;
-    let (items, next, scanned) = blocking(move || {
-        let mut items = Vec::new();
-        let mut bytes = 0usize;
-        let mut scanned = 0usize;
-        let mut last: Option<String> = None;
-        let mut iter = inst.db().iter_range((page.lower, page.upper))?;
-        let mut next = None;
-        for entry in iter.by_ref() {
-            let (key, value) = entry?;
-            if items.len() >= page.limit || bytes >= PAGE_BYTES || (!prefix && scanned >= max_scan)
-            {
-                next = last.clone().map(Cursor);
-                break;
+    let (items, next, scanned) = inst
+        .run(EngineOp::Scan, move |i| {
+            let mut items = Vec::new();
+            let mut bytes = 0usize;
+            let mut scanned = 0usize;
+            let mut last: Option<String> = None;
+            let mut iter = i.db().iter_range((page.lower, page.upper))?;
+            let mut next = None;
+            for entry in iter.by_ref() {
+                let (key, value) = entry?;
+                if items.len() >= page.limit
+                    || bytes >= PAGE_BYTES
+                    || (!prefix && scanned >= max_scan)
+                {
+                    next = last.clone().map(Cursor);
+                    break;
+                }
+                scanned += 1;
+                if prefix || key.contains(&needle) {
+                    bytes += value.len();
+                    items.push(Value::Object(render_entry(
+                        i.codec(),
+                        key.clone(),
+                        &value,
+                        style,
+                    )?));
+                }
+                last = Some(key);
             }
-            scanned += 1;
-            if prefix || key.contains(&needle) {
-                bytes += value.len();
-                items.push(Value::Object(render_entry(
-                    inst.codec(),
-                    key.clone(),
-                    &value,
-                    style,
-                )?));
-            }
-            last = Some(key);
-        }
-        Ok((items, next, scanned))
-    })
-    .await?;
+            Ok((items, next, scanned))
+        })
+        .await?;
     Ok(Json(json!({
         "items": items,
         "next_cursor": next.map(|c| c.encode()),

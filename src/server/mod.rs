@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod info;
 pub mod keys;
+pub mod metrics;
 pub mod openapi;
 pub mod page;
 
@@ -27,6 +28,7 @@ use axum::Router;
 
 use self::admin::AdminToken;
 use self::error::{ApiError, ApiResult};
+use self::metrics::Metrics;
 use crate::config::Config;
 use crate::instance::Instances;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub instances: Instances,
     /// The admin guard, when a token is configured.
     pub admin_token: Option<AdminToken>,
+    /// Request, engine-operation and engine-state metrics.
+    pub metrics: Metrics,
 }
 
 /// Runs engine work `f` on the blocking pool.
@@ -73,18 +77,23 @@ fn instance_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
 }
 
 /// The whole API, with a request body limit of `max_body_size` bytes.
+///
+/// The outermost layer, [`metrics::track`], sees every request after routing (so it
+/// knows the matched route template) and every response, errors included.
 pub fn router(state: Arc<AppState>, max_body_size: usize) -> Router {
     let per_instance = instance_routes(&state);
     Router::new()
         .route("/health", get(info::health))
         .route("/instances", get(info::instances))
         .route("/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::serve))
         .route("/db/{instance}/health", get(info::instance_health))
         .merge(per_instance.clone())
         .nest("/db/{instance}", per_instance)
         .fallback(info::not_found)
         .method_not_allowed_fallback(info::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_size))
+        .layer(from_fn_with_state(Arc::clone(&state), metrics::track))
         .with_state(state)
 }
 
@@ -101,9 +110,11 @@ pub fn open_state(config: &Config) -> anyhow::Result<Arc<AppState>> {
             .collect();
         anyhow::bail!("no instance could be opened:\n  {}", reasons.join("\n  "));
     }
+    let metrics = Metrics::new(&instances);
     Ok(Arc::new(AppState {
         instances,
         admin_token: config.server.admin_token.as_deref().map(AdminToken::new),
+        metrics,
     }))
 }
 

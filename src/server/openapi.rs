@@ -9,7 +9,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{admin, info, keys};
+use super::{admin, info, keys, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,7 @@ use super::{admin, info, keys};
         info::health, info::instances, info::instance_health, info::stats, info::stats_all,
         keys::get_key, keys::put_key, keys::put_key_at, keys::delete_key, keys::put_batch,
         keys::delete_batch, keys::list_keys, keys::scan, keys::search,
-        admin::compact, admin::verify,
+        admin::compact, admin::verify, metrics::serve,
     ),
     components(schemas(super::error::Problem, keys::PutBatch, keys::DeleteBatch)),
     tags((name = "keys"), (name = "info"), (name = "admin"))

@@ -60,6 +60,10 @@ pub enum CodecError {
     /// Stored bytes could not be decoded (damaged data, or written by another codec).
     #[error("stored value cannot be decoded: {0}")]
     Undecodable(String),
+    /// The codec itself failed (a codec plugin that trapped, timed out or answered
+    /// nonsense): neither the client's nor the data's fault.
+    #[error("codec failed: {0}")]
+    Failed(String),
 }
 
 /// Encodes API values into stored bytes and decodes them back.

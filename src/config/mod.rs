@@ -193,6 +193,37 @@ pub struct ServerConfig {
     /// instance named `default`, else the first `[[instance]]`.
     #[serde(default)]
     pub default_instance: Option<String>,
+    /// Largest plugin upload, in bytes (default 64 MiB: interpreted-language
+    /// components are large).
+    #[serde(default = "default_max_plugin")]
+    pub max_plugin_size: usize,
+    /// Default deadline of one plugin call, in milliseconds (default 1000).
+    #[serde(default = "default_plugin_deadline")]
+    pub plugin_deadline_ms: u64,
+    /// Default memory cap of a plugin instance, in bytes (default 64 MiB).
+    #[serde(default = "default_plugin_memory")]
+    pub plugin_memory_size: usize,
+}
+
+fn default_max_plugin() -> usize {
+    64 << 20
+}
+fn default_plugin_deadline() -> u64 {
+    1000
+}
+fn default_plugin_memory() -> usize {
+    64 << 20
+}
+
+impl ServerConfig {
+    /// The default sandbox limits of plugins.
+    pub fn plugin_limits(&self) -> crate::plugin::Limits {
+        crate::plugin::Limits {
+            deadline: Duration::from_millis(self.plugin_deadline_ms),
+            memory: self.plugin_memory_size,
+            ..crate::plugin::Limits::default()
+        }
+    }
 }
 
 /// Default listen address: loopback only.
@@ -212,6 +243,9 @@ impl Default for ServerConfig {
             admin_token: None,
             max_body_size: default_max_body(),
             default_instance: None,
+            max_plugin_size: default_max_plugin(),
+            plugin_deadline_ms: default_plugin_deadline(),
+            plugin_memory_size: default_plugin_memory(),
         }
     }
 }
@@ -339,6 +373,13 @@ impl Config {
                             format!("default_instance {name:?} is not an [[instance]]"),
                         ));
                     }
+                }
+                if server.plugin_deadline_ms == 0 || server.plugin_memory_size < (1 << 20) {
+                    return Err(error(
+                        span,
+                        "plugin_deadline_ms must be > 0 and plugin_memory_size at least 1 MiB"
+                            .into(),
+                    ));
                 }
                 if server.admin_token.as_deref().is_some_and(str::is_empty) {
                     return Err(error(span, "admin_token must not be empty".into()));

@@ -18,31 +18,55 @@ use std::sync::Arc;
 use crate::codec::{self, Codec};
 use crate::config::{CodecConfig, Config, InstanceConfig};
 use crate::engine::Db;
+use crate::plugin::{PluginHost, PluginStore, WasmCodec, World};
 
-/// One open database with its codec.
+/// One open database with its codec and its plugins.
 pub struct Instance {
     config: InstanceConfig,
     db: Db,
     codec: Arc<dyn Codec>,
+    plugins: PluginStore,
 }
 
 impl Instance {
-    /// Opens the instance described by `config`.
-    pub fn open(config: InstanceConfig) -> Result<Instance, String> {
-        let codec = match &config.codec {
-            CodecConfig::Builtin(kind) => codec::builtin(*kind),
-            CodecConfig::Plugin { plugin } => {
-                return Err(format!(
-                    "codec plugin {} cannot be loaded: this build has no WebAssembly plugin host",
-                    plugin.display()
-                ))
-            }
-        };
+    /// Opens the instance described by `config`; its plugins run on `host`.
+    ///
+    /// The database is opened first: its lock keeps a second process away from the
+    /// plugin store in the same directory too.
+    pub fn open(config: InstanceConfig, host: Arc<PluginHost>) -> Result<Instance, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
         let db = Db::open(&config.data_dir, config.engine_options())
             .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
-        Ok(Instance { config, db, codec })
+        let plugins = PluginStore::open(&config.data_dir.join("plugins"), host)
+            .map_err(|e| format!("cannot open the plugin store: {e}"))?;
+        let codec: Arc<dyn Codec> = match &config.codec {
+            CodecConfig::Builtin(kind) => codec::builtin(*kind),
+            CodecConfig::Plugin { plugin } => {
+                let loaded = plugins
+                    .load_file("codec", plugin)
+                    .map_err(|e| format!("codec plugin {}: {e}", plugin.display()))?;
+                if loaded.world() != World::Codec {
+                    return Err(format!(
+                        "codec plugin {} implements the {} world, not codec",
+                        plugin.display(),
+                        loaded.world().name()
+                    ));
+                }
+                Arc::new(WasmCodec::new(loaded))
+            }
+        };
+        Ok(Instance {
+            config,
+            db,
+            codec,
+            plugins,
+        })
+    }
+
+    /// The instance's plugins.
+    pub fn plugins(&self) -> &PluginStore {
+        &self.plugins
     }
 
     /// The instance's name.
@@ -105,15 +129,20 @@ impl Instances {
     /// `default_instance` when given, else the instance named `default`, else the first
     /// instance of the file.
     pub fn open(config: &Config) -> Instances {
+        let host = PluginHost::new(config.server.plugin_limits());
         let opened: Vec<(String, Slot)> = std::thread::scope(|scope| {
             let handles: Vec<_> = config
                 .instances
                 .iter()
                 .map(|ic| {
                     let ic = ic.clone();
+                    let host = host.clone();
                     scope.spawn(move || {
                         let name = ic.name.clone();
-                        let slot = match Instance::open(ic) {
+                        let opened = host
+                            .map_err(|e| e.to_string())
+                            .and_then(|host| Instance::open(ic, host));
+                        let slot = match opened {
                             Ok(instance) => {
                                 tracing::info!(instance = %name, "instance opened");
                                 Slot::Ready(Arc::new(instance))

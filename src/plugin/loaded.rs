@@ -108,6 +108,7 @@ pub struct Plugin {
     pre: Pre,
     pool: Mutex<Vec<Warm>>,
     stats: CallStats,
+    from_cache: bool,
 }
 
 impl Plugin {
@@ -148,6 +149,7 @@ impl Plugin {
             pre,
             pool: Mutex::new(Vec::new()),
             stats: CallStats::default(),
+            from_cache: false,
         })
     }
 
@@ -174,6 +176,14 @@ impl Plugin {
     /// Its call counters.
     pub fn stats(&self) -> &CallStats {
         &self.stats
+    }
+    /// Whether its code came from the artifact cache rather than a compilation.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+    pub(super) fn loaded_from_cache(mut self) -> Self {
+        self.from_cache = true;
+        self
     }
 
     fn wrong_kind(&self, wanted: World) -> PluginError {

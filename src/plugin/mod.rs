@@ -13,6 +13,7 @@
 
 mod artifact;
 pub mod bindings;
+pub mod codec;
 mod error;
 mod fs;
 pub mod host;
@@ -20,7 +21,8 @@ pub mod loaded;
 mod output;
 pub mod store;
 
+pub use codec::WasmCodec;
 pub use error::PluginError;
 pub use host::{Limits, PluginHost};
 pub use loaded::{Plugin, World, PACKAGE_VERSION};
-pub use store::{check_header, PluginStore, Registered};
+pub use store::{check_header, LimitOverrides, PluginStore, Registered};

@@ -43,6 +43,21 @@ pub struct Registered {
     pub size: u64,
     /// Upload time, milliseconds since the Unix epoch.
     pub uploaded_at_ms: u64,
+    /// Per-call deadline of this plugin in milliseconds, if not the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// Memory cap of this plugin in bytes, if not the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<usize>,
+}
+
+/// Limits given to one plugin instead of the server's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Per-call deadline in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Memory cap in bytes.
+    pub memory_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -159,51 +174,92 @@ impl PluginStore {
                 self.blob_path(&entry.sha256).display()
             )));
         }
-        self.prepare(&entry.name, &entry.sha256, &blob)
+        let overrides = LimitOverrides {
+            deadline_ms: entry.deadline_ms,
+            memory_bytes: entry.memory_bytes,
+        };
+        self.prepare(&entry.name, &entry.sha256, &blob, overrides)
     }
 
     /// Compiles (or loads the artifact of) a component and checks its world.
-    fn prepare(&self, name: &str, sha256: &str, wasm: &[u8]) -> Result<Plugin, PluginError> {
+    fn prepare(
+        &self,
+        name: &str,
+        sha256: &str,
+        wasm: &[u8],
+        overrides: LimitOverrides,
+    ) -> Result<Plugin, PluginError> {
+        let limits = self.limits(overrides);
         let artifact_path = self.artifact_path(sha256);
-        let component = match artifact::load(&self.host, &artifact_path) {
-            Some(c) => c,
-            None => {
-                let c = self.host.compile(wasm)?;
-                // Validate before caching, so only real plugins leave artifacts.
-                Plugin::new(
-                    Arc::clone(&self.host),
-                    name,
-                    sha256,
-                    wasm.len() as u64,
-                    &c,
-                    self.limits(),
-                )?;
-                artifact::save(&c, &artifact_path)?;
-                c
-            }
-        };
-        Plugin::new(
+        let size = wasm.len() as u64;
+        if let Some(component) = artifact::load(&self.host, &artifact_path) {
+            let plugin = Plugin::new(
+                Arc::clone(&self.host),
+                name,
+                sha256,
+                size,
+                &component,
+                limits,
+            )?;
+            return Ok(plugin.loaded_from_cache());
+        }
+        let component = self.host.compile(wasm)?;
+        // Validated before caching, so only real plugins leave artifacts.
+        let plugin = Plugin::new(
             Arc::clone(&self.host),
             name,
             sha256,
-            wasm.len() as u64,
+            size,
             &component,
-            self.limits(),
-        )
+            limits,
+        )?;
+        artifact::save(&component, &artifact_path)?;
+        Ok(plugin)
     }
 
-    fn limits(&self) -> Limits {
-        self.host.limits()
+    fn limits(&self, overrides: LimitOverrides) -> Limits {
+        let mut limits = self.host.limits();
+        if let Some(ms) = overrides.deadline_ms {
+            limits.deadline = std::time::Duration::from_millis(ms);
+        }
+        if let Some(bytes) = overrides.memory_bytes {
+            limits.memory = bytes;
+        }
+        limits
+    }
+
+    /// Loads the component file at `path` as `name` without registering it (a codec
+    /// named in `lsm.toml`), compiling it only if its artifact is not cached yet.
+    pub fn load_file(&self, name: &str, path: &Path) -> Result<Arc<Plugin>, PluginError> {
+        let wasm = std::fs::read(path)
+            .map_err(|e| PluginError::Io(format!("reading {}: {e}", path.display())))?;
+        check_header(&wasm)?;
+        let sha256 = hex(&Sha256::digest(&wasm));
+        self.prepare(name, &sha256, &wasm, LimitOverrides::default())
+            .map(Arc::new)
     }
 
     /// Validates `wasm`, compiles it, stores it and registers it as `name`, replacing
     /// any plugin of that name atomically.
     pub fn put(&self, name: &str, wasm: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        self.put_with(name, wasm, LimitOverrides::default())
+    }
+
+    /// [`put`](Self::put) with limits of its own for this plugin.
+    pub fn put_with(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        overrides: LimitOverrides,
+    ) -> Result<Arc<Plugin>, PluginError> {
         check_name(name).map_err(PluginError::Invalid)?;
         check_header(wasm)?;
+        if overrides.deadline_ms == Some(0) || overrides.memory_bytes == Some(0) {
+            return Err(PluginError::Invalid("limits must be greater than 0".into()));
+        }
         let _writer = self.writer.lock();
         let sha256 = hex(&Sha256::digest(wasm));
-        let plugin = Arc::new(self.prepare(name, &sha256, wasm)?);
+        let plugin = Arc::new(self.prepare(name, &sha256, wasm, overrides)?);
         let blob = self.blob_path(&sha256);
         if !blob.exists() {
             write_atomically(&blob, wasm)?;
@@ -217,6 +273,8 @@ impl PluginStore {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
+            deadline_ms: overrides.deadline_ms,
+            memory_bytes: overrides.memory_bytes,
         };
         let mut all = self.registered();
         all.retain(|r| r.name != name);

@@ -152,6 +152,11 @@ impl From<CodecError> for ApiError {
             CodecError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-value", m)
             }
+            CodecError::Failed(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin-failed",
+                e.to_string(),
+            ),
             CodecError::Undecodable(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "undecodable-value",

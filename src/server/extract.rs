@@ -40,6 +40,13 @@ impl Inst {
     }
 }
 
+impl Inst {
+    /// A shared handle on the instance, for work that outlives the request's borrow.
+    pub fn shared(&self) -> Arc<Instance> {
+        Arc::clone(&self.instance)
+    }
+}
+
 impl Deref for Inst {
     type Target = Instance;
 
@@ -78,6 +85,25 @@ impl FromRequestParts<Arc<AppState>> for KeyParam {
             .await?
             .map(KeyParam)
             .ok_or_else(|| ApiError::internal("route has no {key} segment"))
+    }
+}
+
+/// The `{name}` of a route (a plugin or index name), checked against the name
+/// allow-list.
+pub struct NameParam(pub String);
+
+impl FromRequestParts<Arc<AppState>> for NameParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let name = path_param(parts, state, "name")
+            .await?
+            .ok_or_else(|| ApiError::internal("route has no {name} segment"))?;
+        crate::config::check_name(&name).map_err(ApiError::bad_parameter)?;
+        Ok(NameParam(name))
     }
 }
 

@@ -82,7 +82,7 @@ pub fn render_entry(
 }
 
 /// Reads `{"key": ..., "value": ...}` or `{"key": ..., "value_base64": ...}`.
-fn parse_entry(entry: Value, what: &str) -> ApiResult<(String, ValueIn)> {
+pub(crate) fn parse_entry(entry: Value, what: &str) -> ApiResult<(String, ValueIn)> {
     let Value::Object(mut fields) = entry else {
         return Err(ApiError::invalid_body(format!(
             "{what} must be a JSON object"

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
+pub mod plugins;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub admin_token: Option<AdminToken>,
     /// Request, engine-operation and engine-state metrics.
     pub metrics: Metrics,
+    /// Largest plugin upload, in bytes.
+    pub max_plugin_size: usize,
 }
 
 /// Runs engine work `f` on the blocking pool.
@@ -56,6 +59,15 @@ fn instance_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let admin = Router::new()
         .route("/admin/compact", post(admin::compact))
         .route("/admin/verify", post(admin::verify))
+        .route("/plugins", get(plugins::list))
+        .route(
+            "/plugins/{name}",
+            get(plugins::show)
+                .put(plugins::upload)
+                .delete(plugins::delete)
+                .layer(DefaultBodyLimit::max(state.max_plugin_size)),
+        )
+        .route("/plugins/{name}/test", post(plugins::test))
         .route_layer(from_fn_with_state(Arc::clone(state), admin::require_token));
     Router::new()
         .route("/keys", get(keys::list_keys).post(keys::put_key))
@@ -115,6 +127,7 @@ pub fn open_state(config: &Config) -> anyhow::Result<Arc<AppState>> {
         instances,
         admin_token: config.server.admin_token.as_deref().map(AdminToken::new),
         metrics,
+        max_plugin_size: config.server.max_plugin_size,
     }))
 }
 

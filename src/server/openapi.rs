@@ -9,7 +9,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{admin, info, keys, metrics};
+use super::{admin, info, keys, metrics, plugins};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +21,11 @@ use super::{admin, info, keys, metrics};
         info::health, info::instances, info::instance_health, info::stats, info::stats_all,
         keys::get_key, keys::put_key, keys::put_key_at, keys::delete_key, keys::put_batch,
         keys::delete_batch, keys::list_keys, keys::scan, keys::search,
-        admin::compact, admin::verify, metrics::serve,
+        admin::compact, admin::verify,
+        plugins::list, plugins::show, plugins::upload, plugins::delete, plugins::test, metrics::serve,
     ),
     components(schemas(super::error::Problem, keys::PutBatch, keys::DeleteBatch)),
-    tags((name = "keys"), (name = "info"), (name = "admin"))
+    tags((name = "keys"), (name = "info"), (name = "admin"), (name = "plugins"))
 )]
 struct ApiDoc;
 

@@ -89,3 +89,13 @@ pub fn foreign_component() -> Vec<u8> {
     .expect("WAT");
     componentize(core, dir.path(), "other")
 }
+
+/// A codec component storing JSON text as is and refusing JSON strings.
+pub fn json_text_codec() -> Vec<u8> {
+    let core = wat::parse_str(include_str!("../fixtures/plugins/codec.wat")).expect("codec WAT");
+    componentize(
+        core,
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/wit")),
+        "codec",
+    )
+}

@@ -11,9 +11,15 @@
 //! Limits: keys are non-empty UTF-8 of at most [`engine::MAX_KEY_SIZE`] bytes; values
 //! are at most [`engine::MAX_VALUE_SIZE`] bytes.
 //!
-//! The layers, bottom up: [`engine`] (the storage engine, which knows nothing of HTTP,
-//! JSON, indexes or WASM), [`config`] (`lsm.toml`, checked and mapped to engine
-//! options) and [`cli`] (the `lsm` command line).
+//! The layers, bottom up (each uses only the ones before it):
+//!
+//! - [`engine`]: the storage engine, which knows nothing of HTTP, JSON, indexes or WASM;
+//! - [`codec`] and [`extractor`]: value codecs and index term extractors, native;
+//! - [`plugin`]: the WebAssembly host, whose plugins implement those two traits;
+//! - [`config`]: `lsm.toml`, checked and mapped to engine options;
+//! - [`instance`]: a named database = engine + codec + plugin store;
+//! - [`server`]: the HTTP API over the instances;
+//! - [`cli`]: the `lsm` command line (server, client, REPL).
 
 #![deny(clippy::unwrap_used)]
 #![warn(missing_docs)]
@@ -22,6 +28,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod engine;
+pub mod extractor;
 pub mod instance;
 pub mod plugin;
 pub mod server;

@@ -15,6 +15,7 @@ mod artifact;
 pub mod bindings;
 pub mod codec;
 mod error;
+pub mod extractor;
 mod fs;
 pub mod host;
 pub mod loaded;
@@ -23,6 +24,7 @@ pub mod store;
 
 pub use codec::WasmCodec;
 pub use error::PluginError;
+pub use extractor::WasmExtractor;
 pub use host::{Limits, PluginHost};
 pub use loaded::{Plugin, World, PACKAGE_VERSION};
 pub use store::{check_header, LimitOverrides, PluginStore, Registered};

@@ -52,7 +52,7 @@ pub trait Extractor: Send + Sync {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExtractorSpec {
     /// The whole value (text when UTF-8, else bytes).
-    Raw,
+    Raw {},
     /// A JSON value at a path.
     JsonPath {
         /// `$.a.b`, `$.tags[*]`, ...
@@ -82,7 +82,7 @@ fn empty_object() -> serde_json::Value {
 pub fn native(spec: &ExtractorSpec) -> Result<Option<Box<dyn Extractor>>, ExtractError> {
     let parse = |p: &str| Path::parse(p).map_err(|e| ExtractError::new(e.to_string()));
     Ok(match spec {
-        ExtractorSpec::Raw => Some(Box::new(RawExtractor)),
+        ExtractorSpec::Raw {} => Some(Box::new(RawExtractor)),
         ExtractorSpec::JsonPath { path } => Some(Box::new(JsonPathExtractor(parse(path)?))),
         ExtractorSpec::BsonPath { path } => Some(Box::new(BsonPathExtractor(parse(path)?))),
         ExtractorSpec::Custom { .. } => None,

@@ -177,3 +177,83 @@ fn data_survives_a_restart() {
     assert_eq!(all, 499);
     server.stop().expect("stop");
 }
+
+#[test]
+fn the_users_app_and_log_instances_bson_and_raw() {
+    let dir = scratch_dir();
+    let (server, http) = start(config(vec![
+        instance("app", &dir.path().join("app"), BuiltinCodec::Bson),
+        instance("log", &dir.path().join("log"), BuiltinCodec::Raw),
+    ]));
+    let doc = json!({
+        "name": "Ana",
+        "city": "PortoAlegre",
+        "age": 30,
+        "big": {"$numberLong": "9007199254740993"},
+        "score": 9.5,
+        "born": {"$date": "1994-05-01T00:00:00Z"},
+        "photo": {"$binary": {"base64": "AAEC", "subType": "00"}},
+        "tags": ["a", "b"],
+    });
+    let r = http.post_json("/db/app/keys", &json!({"key": "users:1", "value": doc}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // On disk: a BSON document whose fields keep their types.
+    let stored = http.get_with(
+        "/db/app/keys/users:1",
+        ("accept", "application/octet-stream"),
+    );
+    let len = i32::from_le_bytes(stored.body[..4].try_into().expect("length")) as usize;
+    assert_eq!(len, stored.body.len(), "a BSON document");
+    // Canonical extended JSON shows every type; relaxed is plain where it can be.
+    let canonical = http.get("/db/app/keys/users:1?format=canonical").json()["value"].clone();
+    assert_eq!(canonical["age"], json!({"$numberInt": "30"}));
+    assert_eq!(canonical["big"], json!({"$numberLong": "9007199254740993"}));
+    assert_eq!(canonical["score"], json!({"$numberDouble": "9.5"}));
+    assert!(canonical["born"]["$date"].is_object(), "{canonical}");
+    let relaxed = http.get("/db/app/keys/users:1").json()["value"].clone();
+    assert_eq!(relaxed["age"], 30);
+    assert_eq!(relaxed["city"], "PortoAlegre");
+    assert_eq!(relaxed["tags"], json!(["a", "b"]));
+    assert_eq!(relaxed["born"], json!({"$date": "1994-05-01T00:00:00Z"}));
+    // A read-modify-write in canonical form keeps the bytes exactly.
+    let r = http.post_json(
+        "/db/app/keys",
+        &json!({"key": "users:2", "value": canonical}),
+    );
+    assert_eq!(r.status, 200);
+    let copy = http.get_with(
+        "/db/app/keys/users:2",
+        ("accept", "application/octet-stream"),
+    );
+    assert_eq!(copy.body, stored.body);
+    // Scalars are values too; raw bytes of the log instance stay bytes.
+    assert_eq!(
+        http.post_json("/db/app/keys", &json!({"key": "n", "value": 7}))
+            .status,
+        200
+    );
+    assert_eq!(http.get("/db/app/keys/n").json()["value"], 7);
+    let r = http.send(
+        "POST",
+        "/db/log/keys?key=line1",
+        "application/octet-stream",
+        b"GET / 200\n".to_vec(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        http.get("/db/log/keys/line1").json()["value"],
+        "GET / 200\n"
+    );
+    // Bytes that are not BSON are refused by the bson instance.
+    let r = http.send(
+        "PUT",
+        "/db/app/keys/bad",
+        "application/octet-stream",
+        b"{\"a\":1}".to_vec(),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.problem_code(), "invalid-value");
+    let page = http.get("/db/app/scan?format=canonical").json();
+    assert_eq!(page["items"].as_array().expect("items").len(), 3);
+    server.stop().expect("stop");
+}

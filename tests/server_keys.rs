@@ -169,6 +169,37 @@ fn batches_are_atomic() {
     assert_eq!(r.json(), json!({"deleted": 3}));
     assert_eq!(http.get("/keys/k000").status, 404);
     assert_eq!(http.get("/keys/k002").status, 200);
+    // Sets and deletes in one batch, applied in order, atomically.
+    let r = http.post_json(
+        "/keys/batch",
+        &json!({"items": [
+            {"key": "k003", "delete": true},
+            {"key": "m", "value": "1"},
+            {"key": "m", "delete": true},
+            {"key": "n", "value": "2"},
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), json!({"written": 4}));
+    assert_eq!(http.get("/keys/k003").status, 404);
+    assert_eq!(http.get("/keys/m").status, 404, "the later delete wins");
+    assert_eq!(http.get("/keys/n").json()["value"], "2");
+    for bad in [
+        json!({"key": "x", "delete": false}),
+        json!({"key": "x", "delete": true, "value": "v"}),
+        json!({"delete": true}),
+    ] {
+        let r = http.post_json(
+            "/keys/batch",
+            &json!({"items": [{"key": "ok", "value": "1"}, bad]}),
+        );
+        assert_eq!(r.status, 422, "{bad}");
+        assert!(r.json()["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("items[1]"));
+    }
+    assert_eq!(http.get("/keys/ok").status, 404);
     // The same routes under /db/{name}.
     let r = http.delete_json("/db/default/keys/batch", &json!({"keys": ["k002"]}));
     assert_eq!(r.status, 200);

@@ -217,11 +217,6 @@ impl Backend for Embedded {
     }
 }
 
-/// Why a batch that sets and deletes is refused over HTTP.
-pub const MIXED_BATCH: &str = "over HTTP a batch either sets or deletes keys: the server \
-     applies sets (POST /keys/batch) and deletes (DELETE /keys/batch) atomically, but not \
-     both in one request; send them as two batches";
-
 /// A running server, over HTTP.
 pub struct Remote {
     client: Client,
@@ -259,33 +254,17 @@ impl Backend for Remote {
         Ok(self.client.delete(key)?)
     }
 
-    fn check_batch(&self, ops: &[BatchOp]) -> Result<()> {
-        let sets = ops
-            .iter()
-            .filter(|op| matches!(op, BatchOp::Set { .. }))
-            .count();
-        if sets != 0 && sets != ops.len() {
-            bail!("{MIXED_BATCH}");
-        }
-        Ok(())
-    }
-
     fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
-        self.check_batch(ops)?;
-        let mut sets = Vec::new();
-        let mut deletes = Vec::new();
-        for op in ops {
-            match op {
-                BatchOp::Set { key, value } => {
-                    sets.push((key.clone(), Value::String(value.clone())));
-                }
-                BatchOp::Delete { key } => deletes.push(key.clone()),
-            }
-        }
-        if !sets.is_empty() {
-            self.client.put_batch(&sets)?;
-        } else if !deletes.is_empty() {
-            self.client.delete_batch(&deletes)?;
+        // One POST /keys/batch applies sets and deletes atomically, in order.
+        let items: Vec<(String, Option<Value>)> = ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Set { key, value } => (key.clone(), Some(Value::String(value.clone()))),
+                BatchOp::Delete { key } => (key.clone(), None),
+            })
+            .collect();
+        if !items.is_empty() {
+            self.client.put_batch(&items)?;
         }
         Ok(())
     }

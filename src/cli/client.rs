@@ -270,13 +270,16 @@ impl Client {
         Ok(())
     }
 
-    /// Sets every `(key, value)` atomically (`POST /keys/batch`). Returns the number of
-    /// keys written.
-    pub fn put_batch(&self, items: &[(String, Value)]) -> Result<u64, ClientError> {
+    /// Applies every `(key, Some(value))` set and `(key, None)` delete atomically, in
+    /// order (`POST /keys/batch`). Returns the number of operations applied.
+    pub fn put_batch(&self, items: &[(String, Option<Value>)]) -> Result<u64, ClientError> {
         let url = format!("{}/keys/batch", self.root);
         let items: Vec<Value> = items
             .iter()
-            .map(|(key, value)| json!({ "key": key, "value": value }))
+            .map(|(key, value)| match value {
+                Some(value) => json!({ "key": key, "value": value }),
+                None => json!({ "key": key, "delete": true }),
+            })
             .collect();
         let body = json!({ "items": items });
         let resp = self.send(&url, self.agent.post(&url).send_json(&body))?;

@@ -282,18 +282,45 @@ pub async fn delete_key(inst: Inst, KeyParam(key): KeyParam) -> ApiResult<Json<V
 /// Body of `POST /keys/batch`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PutBatch {
-    /// Entries `{"key": ..., "value": ...}` (or `value_base64`), written atomically.
+    /// Entries `{"key": ..., "value": ...}` (or `value_base64`) to set, and
+    /// `{"key": ..., "delete": true}` to delete, applied atomically in order.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
 }
 
-/// `POST /keys/batch`: sets several keys atomically (all or none).
+/// A batch item that deletes: `{"key": ..., "delete": true}`.
+fn delete_item(item: &Value) -> ApiResult<Option<String>> {
+    let Value::Object(fields) = item else {
+        return Ok(None);
+    };
+    match fields.get("delete") {
+        None => Ok(None),
+        Some(Value::Bool(true)) if fields.len() == 2 => match fields.get("key") {
+            Some(Value::String(key)) => Ok(Some(key.clone())),
+            _ => Err(ApiError::invalid_body(
+                "a delete item is {\"key\": \"...\", \"delete\": true}",
+            )),
+        },
+        Some(_) => Err(ApiError::invalid_body(
+            "a delete item is {\"key\": \"...\", \"delete\": true}, with no value",
+        )),
+    }
+}
+
+/// `POST /keys/batch`: sets (and deletes) several keys atomically: all or none.
 #[utoipa::path(post, path = "/db/{instance}/keys/batch", tag = "keys",
     params(("instance" = String, Path)), request_body = PutBatch,
     responses((status = 200, description = "Written: `{\"written\": n}`")))]
 pub async fn put_batch(inst: Inst, ApiJson(body): ApiJson<PutBatch>) -> ApiResult<Json<Value>> {
     let mut batch = WriteBatch::new();
     for (i, item) in body.items.into_iter().enumerate() {
+        if let Some(key) = delete_item(&item).map_err(|mut e| {
+            e.detail = format!("items[{i}]: {}", e.detail);
+            e
+        })? {
+            batch.delete(key.as_bytes());
+            continue;
+        }
         let (key, value) = parse_entry(item, &format!("items[{i}]"))?;
         let stored = inst.codec().encode(value).map_err(|e| {
             let mut err = ApiError::from(e);

@@ -142,7 +142,7 @@ impl Bench<'_> {
         what: Requests,
     ) -> Result<()> {
         eprintln!(
-            "[{name}] {}: {:.0} s warm-up, {:.0} s measured, {} connections",
+            "[{name}] {}: {} s warm-up, {} s measured, {} connections",
             workload.name(),
             self.load.warmup.as_secs_f64(),
             self.load.duration.as_secs_f64(),
@@ -353,9 +353,9 @@ fn report(args: &RunArgs, bench: &Bench, base: &Path, total_secs: f64) -> String
     let _ = writeln!(
         out,
         "- load: {} keep-alive HTTP/1.1 connections over loopback, one request in flight \
-         each (closed loop), {:.0} s warm-up then {:.0} s measured per run; client: hyper \
-         1 connections on a tokio runtime with {} worker thread(s), in this process; each \
-         server in a child process (multi-thread tokio runtime, default worker count = \
+         each (closed loop), {} s warm-up then {} s measured per run; client: hyper's \
+         HTTP/1 connection API on a tokio runtime with {} worker thread(s), in this process; \
+         each server in a child process (multi-thread tokio runtime, default worker count = \
          {} here); client and server share the machine's cores",
         args.connections,
         args.warmup,
@@ -421,7 +421,8 @@ fn report(args: &RunArgs, bench: &Bench, base: &Path, total_secs: f64) -> String
          `tokio::task::spawn_blocking(|| ())`, the hop lsm makes for every engine call. \
          ÷ ceiling = req/s of the row ÷ req/s of the ceiling for the same \
          workload. Latency is per request, from building it to the last byte of the \
-         answer, 64-way concurrency included (so p50 ≈ connections ÷ req/s). CPU = user + \
+         answer, queueing behind the other connections included (mean ≈ connections ÷ \
+         req/s). CPU = user + \
          system time of each process over the measured interval (`/proc/<pid>/stat`), in \
          cores busy on average; other = the machine's busy time (`/proc/stat`) less both, \
          i.e. other processes competing for the cores (near 0 on a quiet machine); server \

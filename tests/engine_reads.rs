@@ -103,3 +103,69 @@ fn a_get_reads_at_most_one_block_per_table() {
     assert!(after.blocks_read - before.blocks_read < 1000 * tables / 20);
     assert!(after.bloom_negatives - before.bloom_negatives > 900 * tables);
 }
+
+#[test]
+fn get_if_cached_answers_without_io_or_says_it_cannot() {
+    let dir = common::scratch_dir();
+    // Small blocks, one table, no compaction moving keys to tables of other ids.
+    let db = Db::open(
+        dir.path(),
+        Options {
+            block_size: 256,
+            sync: SyncPolicy::Never,
+            compaction: CompactionOptions {
+                l0_trigger: 1000,
+                l0_slowdown: 1001,
+                l0_stop: 1002,
+                ..CompactionOptions::default()
+            },
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    for i in 0..2000u32 {
+        db.put(format!("k{i:05}"), format!("v{i}")).expect("put");
+    }
+    db.flush().expect("flush");
+    db.put("mem", "in the memtable").expect("put");
+    db.delete("k00007").expect("delete");
+
+    // Memtable answers need no table.
+    assert_eq!(
+        db.get_if_cached("mem").expect("ok"),
+        Some(Some(b"in the memtable".to_vec()))
+    );
+    assert_eq!(
+        db.get_if_cached("k00007").expect("ok"),
+        Some(None),
+        "a tombstone"
+    );
+
+    // Every answer it gives is the answer of get; a miss in the cache is a None.
+    let mut misses = 0;
+    for i in (0..2000u32).step_by(37) {
+        let key = format!("k{i:05}");
+        match db.get_if_cached(&key).expect("ok") {
+            Some(answer) => assert_eq!(answer, db.get(&key).expect("get"), "{key}"),
+            None => misses += 1,
+        }
+        // get reads the block into the cache: now the answer needs no I/O.
+        let expected = db.get(&key).expect("get");
+        let before = db.stats();
+        assert_eq!(db.get_if_cached(&key).expect("ok"), Some(expected), "{key}");
+        let after = db.stats();
+        assert_eq!(
+            after.blocks_read_from_disk, before.blocks_read_from_disk,
+            "{key}: no disk read"
+        );
+        assert_eq!(
+            after.blocks_read,
+            before.blocks_read + 1,
+            "the lookup is counted"
+        );
+    }
+    assert!(misses > 0, "fresh tables are not in the cache");
+    // Keys no table can hold are answered at once.
+    assert_eq!(db.get_if_cached("zzz").expect("ok"), Some(None));
+    assert!(db.get_if_cached("").is_err(), "keys are still checked");
+}

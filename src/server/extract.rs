@@ -41,6 +41,22 @@ impl Inst {
 }
 
 impl Inst {
+    /// Runs `f` on the async worker itself, for engine work that never blocks: `f`
+    /// returns `Ok(None)` when it cannot answer without I/O (then use [`run`](Inst::run)).
+    /// An answer is timed as `op`, like the work `run` does.
+    pub fn try_inline<T>(
+        &self,
+        op: EngineOp,
+        f: impl FnOnce(&Instance) -> ApiResult<Option<T>>,
+    ) -> ApiResult<Option<T>> {
+        let started = Instant::now();
+        let answer = f(&self.instance)?;
+        if answer.is_some() {
+            self.timers.observe(op, started.elapsed());
+        }
+        Ok(answer)
+    }
+
     /// A shared handle on the instance, for work that outlives the request's borrow.
     pub fn shared(&self) -> Arc<Instance> {
         Arc::clone(&self.instance)

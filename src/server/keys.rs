@@ -183,10 +183,20 @@ pub async fn get_key(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let style = style(q.format.as_deref())?;
-    let k = key.clone();
-    let value = inst
-        .run(EngineOp::Get, move |i| Ok(i.db().get(k.as_bytes())?))
-        .await?;
+    // Most reads are answered from memory (memtables, bloom filters, block cache) on
+    // the async worker; only a read that needs the disk pays the hop to the blocking
+    // pool, which costs more than the lookup itself.
+    let cached = inst.try_inline(EngineOp::Get, |i| {
+        Ok(i.db().get_if_cached(key.as_bytes())?)
+    })?;
+    let value = match cached {
+        Some(value) => value,
+        None => {
+            let k = key.clone();
+            inst.run(EngineOp::Get, move |i| Ok(i.db().get(k.as_bytes())?))
+                .await?
+        }
+    };
     let Some(value) = value else {
         return Err(ApiError::key_not_found(&key));
     };

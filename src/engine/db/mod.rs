@@ -38,7 +38,7 @@ use super::error::{Error, Result};
 use super::manifest::Manifest;
 use super::memtable::Memtable;
 use super::options::Options;
-use super::sstable::BlockCache;
+use super::sstable::{BlockCache, Probe};
 use super::stats::ReadCounters;
 use super::types::{validate_key, SeqNo, WriteBatch};
 use super::wal;
@@ -202,6 +202,14 @@ impl Db {
         self.inner.get_at(key.as_ref(), self.inner.visible_seq())
     }
 
+    /// [`get`](Db::get) that never touches the disk: `Some(answer)` when the memtables,
+    /// bloom filters and block cache suffice, `None` when a table block would have to
+    /// be read. For callers that must not block (an async runtime); on `None` they call
+    /// `get` where blocking is allowed.
+    pub fn get_if_cached(&self, key: impl AsRef<[u8]>) -> Result<Option<Option<Vec<u8>>>> {
+        self.inner.get_if_cached(key.as_ref())
+    }
+
     /// The sequence number of the latest acknowledged write.
     pub fn last_seq(&self) -> SeqNo {
         self.inner.visible_seq()
@@ -291,6 +299,38 @@ impl Inner {
             self.opts.memtable_max_size,
             self.opts.bloom_bits_per_key,
         )
+    }
+
+    /// [`get_at`](Inner::get_at) at the latest sequence number, without any I/O: `None`
+    /// when a table block that is not cached would have to be read.
+    fn get_if_cached(&self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>> {
+        validate_key(key)?;
+        let seq = self.visible_seq();
+        let hash = KeyHash::of(key);
+        let version = self.current_version();
+        for mem in version.memtables_newest_first() {
+            if let Some((_, kind, value)) = mem.get_with_hash(key, hash, seq) {
+                return Ok(Some(visible(kind, value)));
+            }
+        }
+        let mut probes = Vec::new();
+        let mut answer = None;
+        for table in version.tables_for_key(key) {
+            let probe = table.probe_cached(key, hash, seq)?;
+            if matches!(probe, Probe::NeedsIo) {
+                return Ok(None);
+            }
+            if let Probe::Hit(Some((_, kind, value))) = &probe {
+                answer = visible(*kind, value.clone());
+                probes.push((table, probe));
+                break;
+            }
+            probes.push((table, probe));
+        }
+        for (table, probe) in &probes {
+            table.count_probe(probe);
+        }
+        Ok(Some(answer))
     }
 
     /// Newest visible version of `key` at `seq`.

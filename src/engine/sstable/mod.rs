@@ -29,7 +29,7 @@ pub use block::Block;
 pub use cache::{new_block_cache, BlockCache, BlockWeighter};
 pub use footer::{FOOTER_LEN, FORMAT_VERSION, TABLE_MAGIC};
 pub use properties::TableProperties;
-pub use reader::{Table, TableIterator};
+pub use reader::{Probe, Table, TableIterator};
 pub use writer::{TableOptions, TableWriter};
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -157,6 +157,53 @@ impl Table {
         Ok(found)
     }
 
+    /// [`get_with_hash`](Table::get_with_hash) without any I/O: answers from the bloom
+    /// filter, the index and the block cache, or says [`Probe::NeedsIo`]. Touches no
+    /// counter; [`count_probe`](Table::count_probe) records a probe whose answer is used.
+    pub fn probe_cached(&self, user_key: &[u8], hash: KeyHash, seq: SeqNo) -> Result<Probe> {
+        if !self.filter.may_contain(hash) {
+            return Ok(Probe::Filtered);
+        }
+        let i = self.index.find(user_key, seq);
+        let Some(handle) = self.index.handle(i) else {
+            return Ok(Probe::NoBlock);
+        };
+        let Some(block) = self.cache.get(&(self.id, handle.offset)) else {
+            return Ok(Probe::NeedsIo);
+        };
+        let mut it = BlockIter::new(block);
+        it.seek(user_key, seq)
+            .map_err(|e| self.block_error(handle, e))?;
+        Ok(Probe::Hit(
+            (it.valid() && it.user_key() == user_key)
+                .then(|| (it.seq(), it.kind(), it.value().to_vec())),
+        ))
+    }
+
+    /// Counts a probe's work as [`get_with_hash`](Table::get_with_hash) would have.
+    pub fn count_probe(&self, probe: &Probe) {
+        let found = match probe {
+            Probe::NeedsIo => return,
+            Probe::Filtered => {
+                ReadCounters::bump(&self.counters.bloom_negatives);
+                return;
+            }
+            Probe::NoBlock => false,
+            Probe::Hit(found) => {
+                self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
+                ReadCounters::bump(&self.counters.blocks_read);
+                found.is_some()
+            }
+        };
+        if self.filter.is_enabled() {
+            ReadCounters::bump(if found {
+                &self.counters.bloom_true_positives
+            } else {
+                &self.counters.bloom_false_positives
+            });
+        }
+    }
+
     /// True if the table's key range `[smallest, largest]` may overlap `[start, end)`;
     /// `end == None` means unbounded. An empty table overlaps nothing.
     pub fn overlaps(&self, start: &[u8], end: Option<&[u8]>) -> bool {
@@ -211,6 +258,19 @@ impl Table {
         let offset = handle.offset + e.pos as u64;
         Error::corruption(&self.path, offset, format!("data block: {}", e.reason))
     }
+}
+
+/// What [`Table::probe_cached`] found without reading the file.
+#[derive(Debug)]
+pub enum Probe {
+    /// The bloom filter rules the key out.
+    Filtered,
+    /// No data block can hold the key.
+    NoBlock,
+    /// The data block that may hold the key is not in the block cache.
+    NeedsIo,
+    /// The cached block was searched: the newest visible version, if any.
+    Hit(Option<(SeqNo, ValueKind, Vec<u8>)>),
 }
 
 /// Checks that the filter, properties and index blocks and the footer follow each other

@@ -17,8 +17,7 @@ fail() {
 }
 
 command -v cargo >/dev/null || fail "cargo not found (install Rust with rustup)"
-if ! rustc --print target-libdir --target "$target" >/dev/null 2>&1 ||
-    [ ! -d "$(rustc --print target-libdir --target "$target")" ]; then
+if [ ! -d "$(rustc --print target-libdir --target "$target" 2>/dev/null || echo /nonexistent)" ]; then
     command -v rustup >/dev/null ||
         fail "the $target target is missing and rustup is not there to add it"
     echo "extractors/build.sh: installing the $target target" >&2
@@ -35,7 +34,7 @@ mkdir -p "$here/dist"
 for name in json_path bson_path raw; do
     built="$CARGO_TARGET_DIR/$target/release/lsm_extractor_$name.wasm"
     [ -s "$built" ] || fail "$built was not built"
-    cp "$built" "$here/dist/$name.wasm.tmp"
-    mv "$here/dist/$name.wasm.tmp" "$here/dist/$name.wasm"
+    cp "$built" "$here/dist/$name.wasm.$$"
+    mv "$here/dist/$name.wasm.$$" "$here/dist/$name.wasm"
     echo "extractors/dist/$name.wasm ($(wc -c <"$here/dist/$name.wasm") bytes)"
 done

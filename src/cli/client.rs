@@ -6,7 +6,9 @@
 //! path segments percent-encoded ([`encode_key`]); lists are read page by page
 //! ([`Pages`]), so a scan never holds more than one page. Every failure is a
 //! [`ClientError`]; a server's `application/problem+json` answer keeps its `code` and
-//! `detail`.
+//! `detail`. The plugin routes are in `client/plugins.rs`.
+
+mod plugins;
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,8 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use ureq::http::Response;
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, RequestBuilder};
 
+pub use self::plugins::{PluginInfo, Sample, SampleValue, Tried, UploadLimits, Uploaded};
 use crate::codec::ValueOut;
 
 /// The server URL when neither `--url` nor `LSM_URL` gives one.
@@ -341,12 +344,17 @@ impl Client {
 
     fn admin<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.root);
-        let mut request = self.agent.post(&url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
+        let request = self.authorized(self.agent.post(&url));
         let resp = self.send(&url, request.send_empty())?;
         read_json(&url, resp)
+    }
+
+    /// `request` with the admin token, when there is one.
+    fn authorized<B>(&self, request: RequestBuilder<B>) -> RequestBuilder<B> {
+        match &self.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        }
     }
 
     fn host_resolves(&self) -> bool {

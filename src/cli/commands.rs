@@ -1,11 +1,15 @@
-//! The client commands: `lsm get`, `set`, `delete`, `scan`, `stats`, `compact` and
-//! `verify`, one request (or one walk through pages) against a running server.
+//! The client commands: `lsm get`, `set`, `delete`, `scan`, `stats`, `compact`,
+//! `verify` and `plugin ...` ([`plugins`]), one request (or one walk through pages)
+//! against a running server.
 //!
 //! Output is meant for scripts: a value alone on its line on standard output, lists
 //! one entry per line, printed as pages arrive. Exit codes follow `grep`: 0 when the
 //! command did what was asked, 1 when the answer is negative (`get` of a missing key,
-//! which prints `(nil)` on standard error; `verify` that found damage), 2 on an error
+//! which prints `(nil)` on standard error; `verify` that found damage; `plugin show` of
+//! a plugin that does not exist; `plugin test` of a plugin that fails), 2 on an error
 //! (which prints `error: <detail> (<code>)` on standard error).
+
+pub mod plugins;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +20,7 @@ use serde_json::Value;
 use super::backend::{show, Backend, Remote};
 use super::client::Client;
 use super::repl::{print_compacted, print_entries, print_verified};
+use super::PluginAction;
 
 /// Exit code of a negative answer (missing key, damaged files).
 pub const EXIT_NEGATIVE: u8 = 1;
@@ -64,6 +69,8 @@ pub enum Request {
     Compact,
     /// Verify every file (admin).
     Verify,
+    /// Manage the instance's plugins (admin).
+    Plugin(PluginAction),
 }
 
 /// Runs `request` against `client`, printing to standard output; returns the exit code.
@@ -144,6 +151,7 @@ pub fn execute(remote: &Remote, request: Request, out: &mut dyn Write) -> Result
                 return Ok(EXIT_NEGATIVE);
             }
         }
+        Request::Plugin(action) => return plugins::execute(remote.client(), action, out),
     }
     Ok(0)
 }

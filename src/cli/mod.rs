@@ -11,6 +11,10 @@
 //!   instance); `compact` and `verify` take `--token` (or `LSM_ADMIN_TOKEN`). Exit codes:
 //!   0 done, 1 negative answer (`get` of a missing key prints `(nil)` on stderr;
 //!   `verify` found damage), 2 error (`error: <detail> (<code>)` on stderr).
+//! - `lsm plugin upload|list|show|delete|test` manage the instance's WebAssembly
+//!   plugins through the admin routes ([`commands::plugins`]), with the same options and
+//!   exit codes (1: `show` of a plugin that does not exist, `test` of a plugin that
+//!   fails).
 
 pub mod backend;
 pub mod client;
@@ -152,16 +156,91 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Manages the instance's WebAssembly plugins (admin routes).
+    Plugin {
+        /// What to do.
+        #[command(subcommand)]
+        action: PluginAction,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Admin token.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// The `lsm plugin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginAction {
+    /// Registers a WebAssembly component as the plugin NAME, replacing any plugin of that
+    /// name once the new one is validated and compiled.
+    Upload {
+        /// The plugin's name in its instance.
+        name: String,
+        /// The component (a `.wasm` file of the extractor or codec world).
+        file: PathBuf,
+        /// Deadline of one call, in milliseconds (default: the server's).
+        #[arg(long, value_name = "MS")]
+        deadline_ms: Option<u64>,
+        /// Memory cap of the plugin, in bytes (default: the server's).
+        #[arg(long, value_name = "BYTES")]
+        memory_bytes: Option<u64>,
+    },
+    /// Prints the instance's plugins as a table.
+    List,
+    /// Prints a plugin's description as JSON (exit code 1 when there is no such plugin).
+    Show {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Deletes a plugin (refused while an index uses it).
+    Delete {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Runs a plugin on a sample record and prints what it returns: an extractor's terms,
+    /// one per line, or the value a codec decodes back (exit code 1 when the plugin
+    /// fails).
+    Test {
+        /// The plugin's name.
+        name: String,
+        /// The record's key.
+        #[arg(long, allow_hyphen_values = true)]
+        key: String,
+        /// The record's value.
+        #[command(flatten)]
+        value: SampleArgs,
+        /// Options passed to the plugin, a JSON object (default `{}`).
+        #[arg(long, value_name = "JSON")]
+        options: Option<String>,
+    },
+}
+
+/// The value of `lsm plugin test`: exactly one of these.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SampleArgs {
+    /// The value as JSON text (a string is quoted: '"text"'), encoded by the instance's
+    /// codec as on a write.
+    #[arg(long, value_name = "JSON", allow_hyphen_values = true)]
+    pub value: Option<String>,
+    /// The value in the instance's stored form, base64-encoded (extractors only).
+    #[arg(long, value_name = "B64")]
+    pub value_base64: Option<String>,
+    /// A file holding the value in the instance's stored form (extractors only).
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
 }
 
 /// Which server and instance a client command talks to.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// The server's URL.
-    #[arg(long, env = "LSM_URL", default_value = DEFAULT_URL)]
+    #[arg(long, env = "LSM_URL", default_value = DEFAULT_URL, global = true)]
     pub url: String,
     /// The instance (default: the server's default instance, at the root routes).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub instance: Option<String>,
 }
 
@@ -169,7 +248,7 @@ pub struct ServerArgs {
 #[derive(Debug, Args)]
 pub struct AdminArgs {
     /// Admin token (sent as `Authorization: Bearer`).
-    #[arg(long, env = "LSM_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "LSM_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
 }
 
@@ -239,6 +318,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { all, server } => (server, None, Request::Stats { all }),
         Command::Compact { server, admin } => (server, Some(admin), Request::Compact),
         Command::Verify { server, admin } => (server, Some(admin), Request::Verify),
+        Command::Plugin {
+            action,
+            server,
+            admin,
+        } => (server, Some(admin), Request::Plugin(action)),
     };
     let token = admin.and_then(|a| a.token);
     match Client::new(&server.url, server.instance.as_deref(), token.as_deref()) {

@@ -29,6 +29,7 @@ pub mod codec;
 pub mod config;
 pub mod engine;
 pub mod extractor;
+pub mod index;
 pub mod instance;
 pub mod plugin;
 pub mod server;

@@ -16,6 +16,8 @@
 //! - [`engine`]: the storage engine, which knows nothing of HTTP, JSON, indexes or WASM;
 //! - [`codec`] and [`extractor`]: value codecs and index term extractors, native;
 //! - [`plugin`]: the WebAssembly host, whose plugins implement those two traits;
+//! - [`index`]: secondary indexes (in progress: the key encodings of terms and posting
+//!   blocks);
 //! - [`config`]: `lsm.toml`, checked and mapped to engine options;
 //! - [`instance`]: a named database = engine + codec + plugin store;
 //! - [`server`]: the HTTP API over the instances;

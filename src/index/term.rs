@@ -219,7 +219,10 @@ mod tests {
         );
         assert!(enc(Term::Float(29.5)) < enc(Term::Integer(30)));
         assert_eq!(encode(&Term::Float(f64::NAN)), Err(TermError::NaN));
-        assert_eq!(decode("n").expect_err("malformed"), TermError::Malformed("n".into()));
+        assert_eq!(
+            decode("n").expect_err("malformed"),
+            TermError::Malformed("n".into())
+        );
         assert_eq!(
             decode(&enc(Term::Integer(i64::MIN))).expect("min"),
             Term::Integer(i64::MIN)

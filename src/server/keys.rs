@@ -17,13 +17,9 @@ use std::ops::Bound;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiBytes, ApiJson, ApiQuery, Inst, KeyParam};
 use super::metrics::EngineOp;
-use super::page::{self, Cursor, Page};
+use super::page::{self, Cursor, ListParams, Page, PAGE_BYTES};
 use crate::codec::{Codec, JsonStyle, ValueIn, ValueOut};
 use crate::engine::WriteBatch;
-
-/// Values returned in one page stop growing past this many bytes (at least one entry
-/// is always returned).
-pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 const OCTETS: &str = "application/octet-stream";
 
@@ -377,26 +373,6 @@ pub async fn delete_batch(
         .await?;
     }
     Ok(Json(json!({ "deleted": deleted })))
-}
-
-/// Query of the list routes (`GET /keys`, `GET /scan`).
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Only keys starting with this prefix.
-    pub prefix: Option<String>,
-    /// Only keys `>= start`.
-    pub start: Option<String>,
-    /// Only keys `< end`.
-    pub end: Option<String>,
-    /// Entries per page (default 100, at most 10000).
-    pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Resume after this key (the plain-text form of a cursor).
-    pub start_after: Option<String>,
-    /// `relaxed` (default) or `canonical` extended JSON for bson values.
-    pub format: Option<String>,
 }
 
 /// `GET /keys`: a page of keys, in order.

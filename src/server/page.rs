@@ -7,10 +7,34 @@
 use std::ops::Bound;
 
 use base64::Engine as _;
+use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::keys::{ListParams, PAGE_BYTES};
 use crate::engine::Db;
+
+/// Values returned in one page stop growing past this many bytes (at least one entry
+/// is always returned).
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Query of the list routes (`GET /keys`, `GET /scan`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only keys starting with this prefix.
+    pub prefix: Option<String>,
+    /// Only keys `>= start`.
+    pub start: Option<String>,
+    /// Only keys `< end`.
+    pub end: Option<String>,
+    /// Entries per page (default 100, at most 10000).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Resume after this key (the plain-text form of a cursor).
+    pub start_after: Option<String>,
+    /// `relaxed` (default) or `canonical` extended JSON for bson values.
+    pub format: Option<String>,
+}
 
 /// Entries per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;

@@ -43,21 +43,22 @@ fn documents() -> Vec<(String, Vec<u8>)> {
 
 struct Candidate {
     name: &'static str,
-    file: PathBuf,
+    /// Where the build scripts put it (the first that exists is used).
+    files: Vec<PathBuf>,
     options: serde_json::Value,
 }
 
 fn candidates(root: &Path) -> Vec<Candidate> {
     let c = |name, file: &str, options| Candidate {
         name,
-        file: root.join(file),
+        files: file.split('|').map(|f| root.join(f)).collect(),
         options,
     };
     vec![
         c("json_path (Rust component)", "extractors/dist/json_path.wasm", serde_json::json!({"path": "$.city"})),
         c("email-domain (Rust example)", "plugins-examples/dist/rust-email-domain.wasm", serde_json::json!({})),
-        c("city-normalizer (Python example)", "plugins-examples/dist/python-city-normalizer.wasm", serde_json::json!({"field": "city"})),
-        c("tags (JavaScript example)", "plugins-examples/dist/js-tags.wasm", serde_json::json!({"field": "tags"})),
+        c("city-normalizer (Python example)", "plugins-examples/dist/city-normalizer.wasm|plugins-examples/dist/python-city-normalizer.wasm", serde_json::json!({"field": "city"})),
+        c("tags (JavaScript example)", "plugins-examples/dist/tags.wasm|plugins-examples/dist/js-tags.wasm", serde_json::json!({"field": "tags"})),
     ]
 }
 
@@ -104,11 +105,11 @@ fn main() -> Result<()> {
     println!("| json_path (native) | {} | {} | 1.00 | | | |", us(n_single), us(n_batched));
     let mut missing = Vec::new();
     for c in candidates(&root) {
-        if !c.file.is_file() {
-            missing.push(c.file.display().to_string());
+        let Some(file) = c.files.iter().find(|f| f.is_file()) else {
+            missing.push(c.files[0].display().to_string());
             continue;
-        }
-        let wasm = std::fs::read(&c.file)?;
+        };
+        let wasm = std::fs::read(file)?;
         let dir = tempfile::tempdir()?;
         let host = PluginHost::new(Limits::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();

@@ -78,7 +78,12 @@ fn try_out(http: &Http, name: &str, sample: &Value) -> Value {
         sample.to_string().into_bytes(),
         Some(AUTH),
     );
-    assert_eq!(r.status, 200, "{name}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "{name}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     r.json()
 }
 
@@ -95,7 +100,12 @@ fn every_example_uploads_over_http_and_survives_a_restart_without_compiling() {
             wasm.clone(),
             Some(AUTH),
         );
-        assert_eq!(r.status, 201, "{name}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            201,
+            "{name}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.json()["loaded_from_cache"], false, "{name}");
         let out = try_out(&http, name, sample);
         assert_eq!(out["ok"], true, "{name}: {out}");
@@ -105,9 +115,14 @@ fn every_example_uploads_over_http_and_survives_a_restart_without_compiling() {
 
     let (server, http) = start(server_config(dir.path()));
     let list = http.get_with("/db/app/plugins", AUTH).json();
-    assert_eq!(list["plugins"].as_array().expect("plugins").len(), cases.len());
+    assert_eq!(
+        list["plugins"].as_array().expect("plugins").len(),
+        cases.len()
+    );
     for (name, _, sample, field, expected) in &cases {
-        let shown = http.get_with(&format!("/db/app/plugins/{name}"), AUTH).json();
+        let shown = http
+            .get_with(&format!("/db/app/plugins/{name}"), AUTH)
+            .json();
         assert_eq!(shown["status"], "loaded", "{name}: {shown}");
         assert_eq!(shown["loaded_from_cache"], true, "{name}: {shown}");
         let out = try_out(&http, name, sample);

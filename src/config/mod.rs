@@ -97,8 +97,10 @@ pub struct InstanceConfig {
     /// Value codec (default `"raw"`).
     #[serde(default = "default_codec")]
     pub codec: CodecConfig,
-    /// Whether indexed queries are served (default false).
-    #[serde(default)]
+    /// Whether the instance keeps secondary indexes and serves indexed queries
+    /// (default true). `false` makes it a plain key-value store: no index is loaded or
+    /// maintained, and `/query` and index creation are refused.
+    #[serde(default = "default_true")]
     pub query: bool,
     /// Index registry of the instance (TOML or JSON), if any.
     #[serde(default)]
@@ -203,6 +205,42 @@ pub struct ServerConfig {
     /// Default memory cap of a plugin instance, in bytes (default 64 MiB).
     #[serde(default = "default_plugin_memory")]
     pub plugin_memory_size: usize,
+    /// Results per query page when the request gives no `limit` (default 100).
+    #[serde(default = "default_query_limit")]
+    pub query_default_limit: usize,
+    /// The largest `limit` a query may ask for (default 10000).
+    #[serde(default = "default_query_max_limit")]
+    pub query_max_limit: usize,
+    /// The longest a query page may run, in milliseconds (default 10000); a request's
+    /// `timeout_ms` can only lower it.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout_ms: u64,
+    /// The most postings one query page may read (default 10 000 000); a request's
+    /// `max_postings_scanned` can only lower it.
+    #[serde(default = "default_query_postings")]
+    pub query_max_postings_scanned: u64,
+    /// How long an idle query cursor keeps its snapshot, in seconds (default 300).
+    #[serde(default = "default_cursor_ttl")]
+    pub query_cursor_ttl_s: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_query_limit() -> usize {
+    100
+}
+fn default_query_max_limit() -> usize {
+    10_000
+}
+fn default_query_timeout() -> u64 {
+    10_000
+}
+fn default_query_postings() -> u64 {
+    10_000_000
+}
+fn default_cursor_ttl() -> u64 {
+    300
 }
 
 fn default_max_plugin() -> usize {
@@ -216,6 +254,20 @@ fn default_plugin_memory() -> usize {
 }
 
 impl ServerConfig {
+    /// The guards on indexed queries.
+    pub fn query_limits(&self) -> crate::index::QueryLimits {
+        crate::index::QueryLimits {
+            default_limit: self
+                .query_default_limit
+                .clamp(1, self.query_max_limit.max(1)),
+            max_limit: self.query_max_limit.max(1),
+            timeout: Duration::from_millis(self.query_timeout_ms),
+            max_postings_scanned: self.query_max_postings_scanned,
+            cursor_ttl: Duration::from_secs(self.query_cursor_ttl_s),
+            ..crate::index::QueryLimits::default()
+        }
+    }
+
     /// The default sandbox limits of plugins.
     pub fn plugin_limits(&self) -> crate::plugin::Limits {
         crate::plugin::Limits {
@@ -246,6 +298,11 @@ impl Default for ServerConfig {
             max_plugin_size: default_max_plugin(),
             plugin_deadline_ms: default_plugin_deadline(),
             plugin_memory_size: default_plugin_memory(),
+            query_default_limit: default_query_limit(),
+            query_max_limit: default_query_max_limit(),
+            query_timeout_ms: default_query_timeout(),
+            query_max_postings_scanned: default_query_postings(),
+            query_cursor_ttl_s: default_cursor_ttl(),
         }
     }
 }
@@ -278,7 +335,7 @@ impl Config {
                 data_dir: PathBuf::from("./.lsmdata"),
                 memtable_max_size: default_memtable(),
                 codec: default_codec(),
-                query: false,
+                query: true,
                 indexes_file: None,
                 sync: default_sync(),
                 sync_interval_ms: default_sync_interval(),

@@ -17,15 +17,37 @@ use std::sync::Arc;
 
 use crate::codec::{self, Codec};
 use crate::config::{CodecConfig, Config, InstanceConfig};
-use crate::engine::Db;
-use crate::plugin::{PluginHost, PluginStore, WasmCodec, World};
+use crate::engine::{Db, SeqNo, WriteBatch};
+use crate::extractor::{Extractor, ExtractorSpec};
+use crate::index::{IndexError, Indexes, QueryLimits};
+use crate::plugin::{PluginHost, PluginStore, WasmCodec, WasmExtractor, World};
 
 /// One open database with its codec and its plugins.
 pub struct Instance {
     config: InstanceConfig,
     db: Db,
     codec: Arc<dyn Codec>,
-    plugins: PluginStore,
+    plugins: Arc<PluginStore>,
+    /// `None` when the instance has `query = false`.
+    indexes: Option<Indexes>,
+}
+
+/// The extractor of `spec`: native, or the instance's plugin for `custom`.
+fn resolve_extractor(
+    plugins: &PluginStore,
+    spec: &ExtractorSpec,
+) -> Result<Arc<dyn Extractor>, String> {
+    if let Some(native) = crate::extractor::native(spec).map_err(|e| e.to_string())? {
+        return Ok(Arc::from(native));
+    }
+    match spec {
+        ExtractorSpec::Custom { plugin, options } => {
+            let loaded = plugins.get(plugin).map_err(|e| e.to_string())?;
+            let ex = WasmExtractor::new(loaded, options).map_err(|e| e.to_string())?;
+            Ok(Arc::new(ex))
+        }
+        _ => Err("no extractor for this spec".into()),
+    }
 }
 
 impl Instance {
@@ -33,13 +55,19 @@ impl Instance {
     ///
     /// The database is opened first: its lock keeps a second process away from the
     /// plugin store in the same directory too.
-    pub fn open(config: InstanceConfig, host: Arc<PluginHost>) -> Result<Instance, String> {
+    pub fn open(
+        config: InstanceConfig,
+        host: Arc<PluginHost>,
+        limits: QueryLimits,
+    ) -> Result<Instance, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
         let db = Db::open(&config.data_dir, config.engine_options())
             .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
-        let plugins = PluginStore::open(&config.data_dir.join("plugins"), host)
-            .map_err(|e| format!("cannot open the plugin store: {e}"))?;
+        let plugins = Arc::new(
+            PluginStore::open(&config.data_dir.join("plugins"), host)
+                .map_err(|e| format!("cannot open the plugin store: {e}"))?,
+        );
         let codec: Arc<dyn Codec> = match &config.codec {
             CodecConfig::Builtin(kind) => codec::builtin(*kind),
             CodecConfig::Plugin { plugin } => {
@@ -56,12 +84,71 @@ impl Instance {
                 Arc::new(WasmCodec::new(loaded))
             }
         };
+        let indexes = if config.query {
+            let file = config
+                .indexes_file
+                .as_deref()
+                .map(crate::index::def::load_file)
+                .transpose()?;
+            let store = Arc::clone(&plugins);
+            let resolver: crate::index::Resolver =
+                Arc::new(move |spec: &ExtractorSpec| resolve_extractor(&store, spec));
+            Some(
+                Indexes::open(db.clone(), resolver, file, limits)
+                    .map_err(|e| format!("indexes: {e}"))?,
+            )
+        } else {
+            if let Some(f) = &config.indexes_file {
+                tracing::warn!(instance = %config.name, file = %f.display(), "query = false: indexes_file is ignored");
+            }
+            None
+        };
         Ok(Instance {
             config,
             db,
             codec,
             plugins,
+            indexes,
         })
+    }
+
+    /// The instance's indexes, unless it has `query = false`.
+    pub fn indexes(&self) -> Result<&Indexes, IndexError> {
+        self.indexes
+            .as_ref()
+            .ok_or_else(|| IndexError::Disabled(self.config.name.clone()))
+    }
+
+    /// Applies a user batch (with its index changes, in one atomic engine write).
+    /// Keys starting with U+0000 are refused: they belong to the indexes.
+    pub fn write(&self, batch: WriteBatch) -> Result<SeqNo, IndexError> {
+        match &self.indexes {
+            Some(ix) => ix.write(batch),
+            None => {
+                if batch
+                    .ops()
+                    .iter()
+                    .any(|op| crate::index::keys::is_internal(op.key()))
+                {
+                    return Err(IndexError::ReservedKey);
+                }
+                Ok(self.db.write_batch(batch)?)
+            }
+        }
+    }
+
+    /// Sets one key (see [`write`](Self::write)).
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<SeqNo, IndexError> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b)
+    }
+
+    /// Deletes one key (see [`write`](Self::write)).
+    pub fn delete(&self, key: &str) -> Result<SeqNo, IndexError> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b)
     }
 
     /// The instance's plugins.
@@ -130,6 +217,7 @@ impl Instances {
     /// instance of the file.
     pub fn open(config: &Config) -> Instances {
         let host = PluginHost::new(config.server.plugin_limits());
+        let limits = config.server.query_limits();
         let opened: Vec<(String, Slot)> = std::thread::scope(|scope| {
             let handles: Vec<_> = config
                 .instances
@@ -137,11 +225,12 @@ impl Instances {
                 .map(|ic| {
                     let ic = ic.clone();
                     let host = host.clone();
+                    let limits = limits.clone();
                     scope.spawn(move || {
                         let name = ic.name.clone();
                         let opened = host
                             .map_err(|e| e.to_string())
-                            .and_then(|host| Instance::open(ic, host));
+                            .and_then(|host| Instance::open(ic, host, limits));
                         let slot = match opened {
                             Ok(instance) => {
                                 tracing::info!(instance = %name, "instance opened");
@@ -218,6 +307,9 @@ impl Instances {
         let mut failures = Vec::new();
         for (name, slot) in &self.slots {
             if let Slot::Ready(instance) = slot {
+                if let Some(ix) = &instance.indexes {
+                    ix.close();
+                }
                 if let Err(e) = instance.db.clone().close() {
                     tracing::error!(instance = %name, error = %e, "closing failed");
                     failures.push((name.clone(), e.to_string()));

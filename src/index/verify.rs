@@ -1,0 +1,175 @@
+//! Index consistency: every posting of a live doc points to a record that still has the
+//! term, and every record in scope is indexed under each of its terms.
+//!
+//! Two passes over one snapshot. The records pass extracts every record in the scope
+//! and checks that each of its terms' lists holds its doc id, counting how many live
+//! postings each term should have. The postings pass reads every list (checking blocks
+//! against the skip table) and counts the postings whose doc is live. Membership plus
+//! equal counts per term means no list holds a live posting it should not.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::error::Result;
+use super::keys;
+use super::list::{Postings, ReadStats, TermList};
+use super::postings::{decode_block, Meta};
+use super::registry::{Gen, IndexSet};
+use super::write::{self, decode_id, Outcome};
+use crate::engine::{Db, Snapshot};
+
+/// Differences listed per index (the rest are only counted).
+const MAX_LISTED: usize = 100;
+
+/// What `verify` found for one index.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexReport {
+    /// The index.
+    pub index: String,
+    /// The generation checked.
+    pub generation: u64,
+    /// Records in scope.
+    pub records: u64,
+    /// Records skipped by the extractor (`on_error = skip`).
+    pub skipped: u64,
+    /// Terms.
+    pub terms: u64,
+    /// Postings whose doc is live.
+    pub live_postings: u64,
+    /// Postings of dead docs (dropped by a rebuild).
+    pub dead_postings: u64,
+    /// Differences found (the first ones are listed in `problems`).
+    pub problem_count: u64,
+    /// The first differences.
+    pub problems: Vec<String>,
+}
+
+impl IndexReport {
+    /// Whether the index agrees with the records.
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_LISTED {
+            self.problems.push(p);
+        }
+    }
+}
+
+/// Checks every served index of `set`.
+pub fn verify(db: &Db, set: &IndexSet) -> Result<Vec<IndexReport>> {
+    let snap = db.snapshot();
+    set.ready().map(|g| verify_gen(&snap, g)).collect()
+}
+
+fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
+    let mut report = IndexReport {
+        index: gen.def.index_name.clone(),
+        generation: gen.number,
+        records: 0,
+        skipped: 0,
+        terms: 0,
+        live_postings: 0,
+        dead_postings: 0,
+        problem_count: 0,
+        problems: Vec::new(),
+    };
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    let mut stats = ReadStats::default();
+    let scope_start = if gen.def.scope_prefix.is_empty() {
+        keys::FIRST_USER_KEY
+    } else {
+        gen.def.scope_prefix.as_str()
+    };
+    for item in snap.iter_range(scope_start..)? {
+        let (key, value) = item?;
+        if !gen.def.in_scope(&key) || keys::is_internal(key.as_bytes()) {
+            break;
+        }
+        report.records += 1;
+        let Some(id) = snap
+            .get(keys::pk_key(&key))?
+            .map(|b| decode_id(&b))
+            .transpose()?
+        else {
+            report.problem(format!("record {key:?} has no doc id"));
+            continue;
+        };
+        if snap.get(keys::doc_key(id))?.as_deref() != Some(key.as_bytes()) {
+            report.problem(format!("doc {id} does not point back to record {key:?}"));
+        }
+        let outcome = write::extract(gen, &[(key.as_str(), value.as_slice())], false)?.pop();
+        match outcome {
+            Some(Outcome::Terms(terms)) => {
+                for t in terms {
+                    let mut list =
+                        TermList::open(keys::term_base(&gen.prefix, &t), snap, &mut stats)?;
+                    if list.next_geq(id, snap, &mut stats)? != Some(id) {
+                        report.problem(format!(
+                            "record {key:?} (doc {id}) is missing from term {t:?}"
+                        ));
+                    }
+                    *expected.entry(t).or_default() += 1;
+                }
+            }
+            Some(Outcome::Skipped(message)) => {
+                let skip = snap.get(format!("{}{key}", gen.skip_prefix()))?;
+                if skip.is_none() {
+                    report.problem(format!(
+                        "record {key:?} cannot be indexed ({message}) but is not listed as skipped"
+                    ));
+                }
+                report.skipped += 1;
+            }
+            None => {}
+        }
+    }
+    for item in snap.iter_prefix(&gen.prefix)? {
+        let (key, value) = item?;
+        let Some(term) = keys::term_of_meta_key(&gen.prefix, &key) else {
+            continue;
+        };
+        report.terms += 1;
+        let meta = Meta::decode(&value)?;
+        let base = keys::term_base(&gen.prefix, term);
+        let mut live = 0;
+        for b in &meta.blocks {
+            let Some(bytes) = snap.get(keys::block_key(&base, b.number))? else {
+                report.problem(format!("term {term:?}: block {} is missing", b.number));
+                continue;
+            };
+            let ids = decode_block(&bytes)?;
+            if ids.len() as u32 != b.count
+                || ids.first() != Some(&b.first)
+                || ids.last() != Some(&b.last)
+            {
+                report.problem(format!(
+                    "term {term:?}: block {} disagrees with the skip table",
+                    b.number
+                ));
+            }
+            for id in ids {
+                match snap.get(keys::doc_key(id))? {
+                    Some(k) if gen.def.in_scope(&String::from_utf8_lossy(&k)) => live += 1,
+                    _ => report.dead_postings += 1,
+                }
+            }
+        }
+        report.live_postings += live;
+        let want = expected.remove(term).unwrap_or(0);
+        if live != want {
+            report.problem(format!(
+                "term {term:?}: {live} live postings, the records give {want}"
+            ));
+        }
+    }
+    for (term, want) in expected {
+        report.problem(format!(
+            "term {term:?}: no list, the records give {want} postings"
+        ));
+    }
+    Ok(report)
+}

@@ -1,0 +1,345 @@
+//! The write path: a user batch becomes one engine batch holding the records, their doc
+//! ids and the postings of every index they are in, so records and postings never
+//! disagree, even after a crash.
+//!
+//! Terms are extracted before the writer lock is taken (extraction may run plugins);
+//! the lock covers assigning doc ids, updating the posting tails and committing, so
+//! every read-modify-write of a posting block sees the previous one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::def::{index_terms, OnError, MAX_TERMS_PER_RECORD, MAX_TERM_LEN};
+use super::error::{IndexError, Result};
+use super::keys;
+use super::postings::{decode_block, encode_block, Meta};
+use super::registry::{Gen, IndexSet};
+use super::term;
+use crate::engine::coding::{put_varint, Reader};
+use crate::engine::{BatchOp, Db, WriteBatch};
+use crate::extractor::ExtractError;
+
+/// Posting tails cached between writes; beyond this many the cache is emptied.
+const MAX_CACHED_TAILS: usize = 100_000;
+
+/// The tail of one term's list: its meta record and the ids of its last block.
+struct Tail {
+    meta: Meta,
+    last: Vec<u64>,
+    dirty: bool,
+}
+
+/// Appends ids to posting lists, keeping the tails it touched, and writes the changed
+/// meta records and blocks into a batch.
+#[derive(Default)]
+pub struct Appender {
+    tails: HashMap<String, Tail>,
+    touched: Vec<String>,
+    sealed: Vec<(String, u32, Vec<u64>)>,
+}
+
+impl Appender {
+    /// Appends `id` (larger than every id in the list) to the list of the term whose
+    /// records start with `base`; `read` reads the engine when the tail is not cached.
+    pub fn append(
+        &mut self,
+        base: &str,
+        id: u64,
+        read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
+        if !self.tails.contains_key(base) {
+            let meta = match read(&keys::meta_key(base))? {
+                Some(b) => Meta::decode(&b)?,
+                None => Meta::default(),
+            };
+            let last = match meta.last_block() {
+                Some(n) => match read(&keys::block_key(base, n))? {
+                    Some(b) => decode_block(&b)?,
+                    None => {
+                        return Err(IndexError::Damaged(super::postings::PostingsError(
+                            format!("block {n} of {base:?} is missing"),
+                        )))
+                    }
+                },
+                None => Vec::new(),
+            };
+            self.tails.insert(
+                base.to_string(),
+                Tail {
+                    meta,
+                    last,
+                    dirty: false,
+                },
+            );
+        }
+        let Some(tail) = self.tails.get_mut(base) else {
+            return Ok(());
+        };
+        let previous = tail.meta.last_block();
+        let (_, new_block) = tail.meta.append(id)?;
+        if new_block {
+            let full = std::mem::take(&mut tail.last);
+            if let (true, Some(n)) = (tail.dirty, previous) {
+                self.sealed.push((base.to_string(), n, full));
+            }
+        }
+        tail.last.push(id);
+        if !tail.dirty {
+            tail.dirty = true;
+            self.touched.push(base.to_string());
+        }
+        Ok(())
+    }
+
+    /// Writes every meta record and block changed since the last call into `out`.
+    pub fn emit(&mut self, out: &mut WriteBatch) {
+        for (base, n, ids) in self.sealed.drain(..) {
+            out.put(keys::block_key(&base, n), encode_block(&ids));
+        }
+        for base in self.touched.drain(..) {
+            if let Some(tail) = self.tails.get_mut(&base) {
+                tail.dirty = false;
+                out.put(keys::meta_key(&base), tail.meta.encode());
+                if let Some(n) = tail.meta.last_block() {
+                    out.put(keys::block_key(&base, n), encode_block(&tail.last));
+                }
+            }
+        }
+    }
+
+    /// Forgets every cached tail (after a failed write, or to bound memory).
+    pub fn clear(&mut self) {
+        self.tails.clear();
+        self.touched.clear();
+        self.sealed.clear();
+    }
+
+    /// Empties the cache when it has grown past its bound (nothing may be pending).
+    pub fn trim(&mut self) {
+        if self.tails.len() > MAX_CACHED_TAILS {
+            self.clear();
+        }
+    }
+}
+
+/// What one index made of one record.
+pub enum Outcome {
+    /// The term texts to post the record under.
+    Terms(Vec<String>),
+    /// Extraction failed and the index skips such records: why.
+    Skipped(String),
+}
+
+/// The terms of `key`/`value` for `gen`, encoded, or why there are none.
+fn finish(
+    gen: &Gen,
+    extracted: std::result::Result<Vec<crate::extractor::Term>, ExtractError>,
+) -> std::result::Result<Vec<String>, String> {
+    let terms = extracted.map_err(|e| e.message)?;
+    let terms = index_terms(gen.def.index_type, terms);
+    if terms.len() > MAX_TERMS_PER_RECORD {
+        return Err(format!(
+            "{} terms (at most {MAX_TERMS_PER_RECORD} per record)",
+            terms.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(terms.len());
+    for t in &terms {
+        let text = term::encode(t).map_err(|e| e.to_string())?;
+        if text.len() > MAX_TERM_LEN {
+            return Err(format!(
+                "a term of {} bytes (at most {MAX_TERM_LEN})",
+                text.len()
+            ));
+        }
+        out.push(text);
+    }
+    Ok(out)
+}
+
+/// Extracts the terms of `entries` (key, value) for `gen`: one outcome per entry. A
+/// failure is a rejection of the whole batch when `reject` and the index says
+/// `on_error = "reject"`, a skip otherwise.
+pub fn extract(gen: &Gen, entries: &[(&str, &[u8])], reject: bool) -> Result<Vec<Outcome>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = gen.extractor.extract_batch(entries);
+    let mut out = Vec::with_capacity(entries.len());
+    for ((key, _), r) in entries.iter().zip(results) {
+        match finish(gen, r) {
+            Ok(terms) => out.push(Outcome::Terms(terms)),
+            Err(message) if reject && gen.def.on_error == OnError::Reject => {
+                return Err(IndexError::Rejected {
+                    index: gen.def.index_name.clone(),
+                    key: key.to_string(),
+                    message,
+                })
+            }
+            Err(message) => out.push(Outcome::Skipped(message)),
+        }
+    }
+    if out.len() != entries.len() {
+        return Err(IndexError::Invalid(format!(
+            "extractor {} returned {} results for {} records",
+            gen.extractor.describe(),
+            out.len(),
+            entries.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// The outcomes of every served index for every put of a batch: `per_op[i]` lists
+/// `(generation, outcome)` for op `i`.
+pub struct Extracted {
+    /// The set the terms were extracted under.
+    pub version: u64,
+    per_op: Vec<Vec<(Arc<Gen>, Outcome)>>,
+}
+
+/// Extracts, for every served index, the terms of the puts in its scope.
+pub fn extract_batch(set: &IndexSet, batch: &WriteBatch) -> Result<Extracted> {
+    let ops = batch.ops();
+    let mut per_op: Vec<Vec<(Arc<Gen>, Outcome)>> = (0..ops.len()).map(|_| Vec::new()).collect();
+    for gen in set.ready() {
+        let mut which = Vec::new();
+        let mut entries: Vec<(&str, &[u8])> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let BatchOp::Put { key, value } = op {
+                let Ok(key) = std::str::from_utf8(key) else {
+                    continue;
+                };
+                if gen.def.in_scope(key) {
+                    which.push(i);
+                    entries.push((key, value));
+                }
+            }
+        }
+        for (i, outcome) in which.into_iter().zip(extract(gen, &entries, true)?) {
+            per_op[i].push((Arc::clone(gen), outcome));
+        }
+    }
+    Ok(Extracted {
+        version: set.version,
+        per_op,
+    })
+}
+
+/// The writer's state, behind the instance's writer lock.
+pub struct WriterState {
+    /// The next doc id.
+    pub next_id: u64,
+    /// Posting tails of the served generations.
+    pub appender: Appender,
+}
+
+/// Encodes a doc id for a `pk` record.
+pub fn encode_id(id: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(10);
+    put_varint(&mut v, id);
+    v
+}
+
+/// Decodes a `pk` record.
+pub fn decode_id(bytes: &[u8]) -> Result<u64> {
+    let mut r = Reader::new(bytes);
+    let id = r.varint().map_err(super::postings::PostingsError::from)?;
+    if !r.is_empty() {
+        return Err(IndexError::Damaged(super::postings::PostingsError(
+            "trailing bytes after a doc id".into(),
+        )));
+    }
+    Ok(id)
+}
+
+/// The live doc id of `key` in the engine's current state.
+pub fn current_id(db: &Db, key: &str) -> Result<Option<u64>> {
+    db.get(keys::pk_key(key))?
+        .map(|b| decode_id(&b))
+        .transpose()
+}
+
+impl WriterState {
+    /// Builds the engine batch for `batch` under `set` with the terms in `extracted`
+    /// (extracted under the same set). Updates the posting tails: on failure to commit
+    /// the caller must [`Appender::clear`] them.
+    pub fn prepare(
+        &mut self,
+        db: &Db,
+        set: &IndexSet,
+        batch: &WriteBatch,
+        extracted: Extracted,
+    ) -> Result<WriteBatch> {
+        self.appender.trim();
+        let mut out = WriteBatch::new();
+        let mut overlay: HashMap<&[u8], Option<u64>> = HashMap::new();
+        let first_id = self.next_id;
+        let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
+        for (op, outcomes) in batch.ops().iter().zip(extracted.per_op) {
+            let raw_key = op.key();
+            let Ok(key) = std::str::from_utf8(raw_key) else {
+                continue;
+            };
+            if !set.in_scope_anywhere(key) {
+                continue;
+            }
+            let old = match overlay.get(raw_key) {
+                Some(id) => *id,
+                None => current_id(db, key)?,
+            };
+            if let Some(old) = old {
+                out.delete(keys::doc_key(old));
+            }
+            match op {
+                BatchOp::Put { .. } => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    out.put(keys::pk_key(key), encode_id(id));
+                    out.put(keys::doc_key(id), key);
+                    overlay.insert(raw_key, Some(id));
+                    for (gen, outcome) in outcomes {
+                        let skip_key = format!("{}{key}", gen.skip_prefix());
+                        match outcome {
+                            Outcome::Terms(terms) => {
+                                for t in terms {
+                                    self.appender.append(
+                                        &keys::term_base(&gen.prefix, &t),
+                                        id,
+                                        &read,
+                                    )?;
+                                }
+                                if gen.def.on_error == OnError::Skip {
+                                    out.delete(skip_key);
+                                }
+                            }
+                            Outcome::Skipped(message) => {
+                                out.put(skip_key, message);
+                            }
+                        }
+                    }
+                }
+                BatchOp::Delete { .. } => {
+                    out.delete(keys::pk_key(key));
+                    overlay.insert(raw_key, None);
+                    for gen in set.ready() {
+                        if gen.def.on_error == OnError::Skip && gen.def.in_scope(key) {
+                            out.delete(format!("{}{key}", gen.skip_prefix()));
+                        }
+                    }
+                }
+            }
+        }
+        self.appender.emit(&mut out);
+        if self.next_id != first_id {
+            out.put(keys::NEXT_ID, encode_id(self.next_id));
+        }
+        for op in batch.ops() {
+            match op {
+                BatchOp::Put { key, value } => out.put(key, value),
+                BatchOp::Delete { key } => out.delete(key),
+            };
+        }
+        Ok(out)
+    }
+}

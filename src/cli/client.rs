@@ -6,8 +6,10 @@
 //! path segments percent-encoded ([`encode_key`]); lists are read page by page
 //! ([`Pages`]), so a scan never holds more than one page. Every failure is a
 //! [`ClientError`]; a server's `application/problem+json` answer keeps its `code` and
-//! `detail`. The plugin routes are in `client/plugins.rs`.
+//! `detail`. The plugin routes are in `client/plugins.rs`, the index, task and query
+//! routes in `client/indexes.rs`.
 
+mod indexes;
 mod plugins;
 
 use std::io::Write;
@@ -20,6 +22,7 @@ use serde_json::{json, Map, Value};
 use ureq::http::Response;
 use ureq::{Agent, Body, RequestBuilder};
 
+pub use self::indexes::{task_url, Accepted, IndexInfo, QueryPage, TaskInfo};
 pub use self::plugins::{PluginInfo, Sample, SampleValue, Tried, UploadLimits, Uploaded};
 use crate::codec::ValueOut;
 
@@ -640,13 +643,7 @@ fn parse_item(entry: Value) -> Result<Item, String> {
 /// The error a non-2xx response stands for: its problem+json `code` and `detail`, or
 /// the status and the start of the body when it is not a problem (say, from a proxy).
 fn problem(url: &str, resp: Response<Body>) -> ClientError {
-    #[derive(Deserialize)]
-    struct Problem {
-        code: Option<String>,
-        detail: Option<String>,
-        title: Option<String>,
-    }
-    let status = resp.status();
+    let status = resp.status().as_u16();
     let text = resp
         .into_body()
         .into_with_config()
@@ -654,28 +651,51 @@ fn problem(url: &str, resp: Response<Body>) -> ClientError {
         .lossy_utf8(true)
         .read_to_string()
         .unwrap_or_default();
-    let reason = status.canonical_reason().unwrap_or("error");
-    let (code, mut detail) = match serde_json::from_str::<Problem>(&text) {
-        Ok(Problem {
-            code: Some(code),
-            detail,
-            title,
-        }) => (code, detail.or(title).unwrap_or_else(|| reason.to_string())),
-        _ => {
+    problem_from(url, status, &text)
+}
+
+/// [`problem`] of a status and a body. The code is the problem's `code`, or the last
+/// part of its `type` (`urn:lsm:problem:{code}`) when it has no `code`.
+fn problem_from(url: &str, status: u16, text: &str) -> ClientError {
+    #[derive(Deserialize)]
+    struct Problem {
+        code: Option<String>,
+        #[serde(rename = "type")]
+        type_uri: Option<String>,
+        detail: Option<String>,
+        title: Option<String>,
+    }
+    let reason = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error");
+    let parsed = serde_json::from_str::<Problem>(text).ok().and_then(|p| {
+        let code = p.code.or_else(|| {
+            p.type_uri
+                .as_deref()
+                .and_then(|t| t.strip_prefix("urn:lsm:problem:"))
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+        })?;
+        Some((code, p.detail.or(p.title)))
+    });
+    let (code, mut detail) = match parsed {
+        Some((code, detail)) => (code, detail.unwrap_or_else(|| reason.to_string())),
+        None => {
             let snippet: String = text.trim().chars().take(200).collect();
-            let mut detail = format!("{} {reason} from {url}", status.as_u16());
+            let mut detail = format!("{status} {reason} from {url}");
             if !snippet.is_empty() {
                 detail.push_str(": ");
                 detail.push_str(&snippet);
             }
-            (format!("http-{}", status.as_u16()), detail)
+            (format!("http-{status}"), detail)
         }
     };
-    if status.as_u16() == 401 {
+    if status == 401 {
         detail.push_str("; pass the admin token with --token or LSM_ADMIN_TOKEN");
     }
     ClientError::Api {
-        status: status.as_u16(),
+        status,
         code,
         detail,
     }
@@ -707,6 +727,38 @@ mod tests {
         assert!(n("https://h").is_err());
         assert!(n("http://h/?x").is_err());
         assert!(n("http://").is_err());
+    }
+
+    #[test]
+    fn problems_keep_their_code() {
+        let code = |status: u16, body: &str| match problem_from("http://h/x", status, body) {
+            ClientError::Api { code, detail, .. } => (code, detail),
+            other => panic!("{other:?}"),
+        };
+        let with_code = r#"{"type":"urn:lsm:problem:key-not-found","code":"key-not-found",
+            "title":"Not Found","status":404,"detail":"no key"}"#;
+        assert_eq!(
+            code(404, with_code),
+            ("key-not-found".into(), "no key".into())
+        );
+        let type_only = r#"{"type":"urn:lsm:problem:index-exists","title":"Conflict",
+            "status":409,"detail":"an index named \"a\" already exists"}"#;
+        assert_eq!(
+            code(409, type_only),
+            (
+                "index-exists".into(),
+                r#"an index named "a" already exists"#.into()
+            )
+        );
+        let (c, detail) = code(502, "<html>bad gateway</html>");
+        assert_eq!(c, "http-502");
+        assert!(
+            detail.starts_with("502 Bad Gateway from http://h/x: <html>"),
+            "{detail}"
+        );
+        let (c, detail) = code(401, r#"{"type":"urn:lsm:problem:unauthorized"}"#);
+        assert_eq!(c, "unauthorized");
+        assert!(detail.ends_with("--token or LSM_ADMIN_TOKEN"), "{detail}");
     }
 
     #[test]

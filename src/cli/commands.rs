@@ -1,15 +1,19 @@
 //! The client commands: `lsm get`, `set`, `delete`, `scan`, `stats`, `compact`,
-//! `verify` and `plugin ...` ([`plugins`]), one request (or one walk through pages)
-//! against a running server.
+//! `verify`, `plugin ...` ([`plugins`]), `index ...` ([`indexes`]) and `query`
+//! ([`query`]), one request (or one walk through pages, or one background task
+//! followed to its end) against a running server.
 //!
 //! Output is meant for scripts: a value alone on its line on standard output, lists
 //! one entry per line, printed as pages arrive. Exit codes follow `grep`: 0 when the
 //! command did what was asked, 1 when the answer is negative (`get` of a missing key,
 //! which prints `(nil)` on standard error; `verify` that found damage; `plugin show` of
-//! a plugin that does not exist; `plugin test` of a plugin that fails), 2 on an error
+//! a plugin that does not exist; `plugin test` of a plugin that fails; `index show` of
+//! an index that does not exist; an index build or rebuild that failed), 2 on an error
 //! (which prints `error: <detail> (<code>)` on standard error).
 
+pub mod indexes;
 pub mod plugins;
+pub mod query;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,7 +24,7 @@ use serde_json::Value;
 use super::backend::{show, Backend, Remote};
 use super::client::Client;
 use super::repl::{print_compacted, print_entries, print_verified};
-use super::PluginAction;
+use super::{IndexAction, PluginAction, QueryArgs};
 
 /// Exit code of a negative answer (missing key, damaged files).
 pub const EXIT_NEGATIVE: u8 = 1;
@@ -71,6 +75,10 @@ pub enum Request {
     Verify,
     /// Manage the instance's plugins (admin).
     Plugin(PluginAction),
+    /// Manage the instance's indexes.
+    Index(IndexAction),
+    /// Run an indexed query.
+    Query(QueryArgs),
 }
 
 /// Runs `request` against `client`, printing to standard output; returns the exit code.
@@ -152,6 +160,8 @@ pub fn execute(remote: &Remote, request: Request, out: &mut dyn Write) -> Result
             }
         }
         Request::Plugin(action) => return plugins::execute(remote.client(), action, out),
+        Request::Index(action) => return indexes::execute(remote.client(), action, out),
+        Request::Query(args) => return query::execute(remote.client(), args, out),
     }
     Ok(0)
 }

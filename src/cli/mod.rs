@@ -15,6 +15,12 @@
 //!   plugins through the admin routes ([`commands::plugins`]), with the same options and
 //!   exit codes (1: `show` of a plugin that does not exist, `test` of a plugin that
 //!   fails).
+//! - `lsm index list|show|create|drop|rebuild` manage the instance's secondary indexes
+//!   ([`commands::indexes`]); `create` and `rebuild` follow the background task they
+//!   start until it ends (exit code 1 when it fails or is cancelled; `show` of an index
+//!   that does not exist).
+//! - `lsm query` runs an indexed query ([`commands::query`]) and prints the results as
+//!   JSON lines.
 
 pub mod backend;
 pub mod client;
@@ -168,6 +174,198 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Manages the instance's secondary indexes (create, drop and rebuild are admin
+    /// routes).
+    Index {
+        /// What to do.
+        #[command(subcommand)]
+        action: IndexAction,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Admin token.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Runs an indexed query and prints the results as JSON lines, one
+    /// `{"key": ..., "value": ...}` per line (the first page, or every page with --all).
+    Query {
+        /// The query.
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Server and instance.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// The `lsm index` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IndexAction {
+    /// Prints the instance's indexes as a table.
+    List,
+    /// Prints an index's description as JSON (exit code 1 when there is no such index).
+    Show {
+        /// The index's name.
+        name: String,
+    },
+    /// Creates an index and follows its build until it is queryable.
+    Create(CreateArgs),
+    /// Drops an index: it is gone at once, its records are deleted in the background.
+    Drop {
+        /// The index's name.
+        name: String,
+    },
+    /// Rebuilds an index into a new generation (dropping dead postings) and follows the
+    /// rebuild; the index stays queryable meanwhile.
+    Rebuild {
+        /// The index's name.
+        name: String,
+        /// Print the task as JSON and return at once instead of following it.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+/// The arguments of `lsm index create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The index's name: a-z, 0-9, '_' and '-' (with --file: taken from the file when
+    /// not given).
+    #[arg(required_unless_present = "file")]
+    pub name: Option<String>,
+    /// How the index is queried: term queries (equality), term and range queries over
+    /// ordered terms (range), word matches (text).
+    #[arg(
+        long = "type",
+        value_enum,
+        value_name = "TYPE",
+        required_unless_present = "file"
+    )]
+    pub index_type: Option<IndexKind>,
+    /// Index only keys starting with this (default: every key; a trailing `*` is
+    /// accepted).
+    #[arg(long, value_name = "PREFIX", allow_hyphen_values = true)]
+    pub scope: Option<String>,
+    /// Where the terms come from.
+    #[command(flatten)]
+    pub source: DefinitionSource,
+    /// Options handed to the plugin, a JSON object (with --plugin).
+    #[arg(long, value_name = "JSON", requires = "plugin")]
+    pub options: Option<String>,
+    /// What a write does when the extractor fails on a record: refuse it (reject, the
+    /// default) or store it unindexed (skip).
+    #[arg(long, value_enum)]
+    pub on_error: Option<OnErrorKind>,
+    /// Print the task as JSON and return at once instead of following the build.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// The extractor of `lsm index create`, or a file holding the whole definition: exactly
+/// one of these.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DefinitionSource {
+    /// Terms from the JSON value at this path (`$.city`, `$.tags[*]`).
+    #[arg(long, value_name = "PATH")]
+    pub json_path: Option<String>,
+    /// Terms from the BSON value at this path.
+    #[arg(long, value_name = "PATH")]
+    pub bson_path: Option<String>,
+    /// The whole value is the term.
+    #[arg(long)]
+    pub raw: bool,
+    /// Terms from an uploaded extractor plugin.
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+    /// A file with the whole definition, as `POST /indexes` takes it (JSON, or TOML for
+    /// a `.toml` file; `-` reads standard input).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with_all = ["index_type", "scope", "options", "on_error"]
+    )]
+    pub file: Option<PathBuf>,
+}
+
+/// `--type` of `lsm index create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IndexKind {
+    /// Term queries.
+    Equality,
+    /// Term and range queries over ordered terms.
+    Range,
+    /// Queries matching every word of a text.
+    Text,
+}
+
+/// `--on-error` of `lsm index create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnErrorKind {
+    /// The write is refused.
+    Reject,
+    /// The record is stored but not indexed (counted as skipped).
+    Skip,
+}
+
+/// The query of `lsm query`: a JSON body (argument or file) or the shorthand flags.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The request body as JSON: `{"index": "by_city", "term": "Recife"}`,
+    /// `{"index": "by_age", "range": {"gte": 30}}`, `{"index": "bio", "match": "rust"}`,
+    /// `{"and": [...]}`.
+    #[arg(value_name = "JSON", conflicts_with_all = ["body_file", "index"])]
+    pub body: Option<String>,
+    /// A file holding the request body (`-` reads standard input).
+    #[arg(long, value_name = "PATH", conflicts_with = "index")]
+    pub body_file: Option<PathBuf>,
+    /// Shorthand: the index to query, with one of --term, --range or --match.
+    #[arg(long, value_name = "NAME")]
+    pub index: Option<String>,
+    /// Records with this term. Numbers and true/false are sent as such; quote them
+    /// ('"30"') to send text.
+    #[arg(
+        long,
+        value_name = "TERM",
+        allow_hyphen_values = true,
+        requires = "index",
+        conflicts_with_all = ["range", "match_text"]
+    )]
+    pub term: Option<String>,
+    /// Records with a term in a range (range indexes): comma-separated bounds among
+    /// gte, gt, lte and lt, e.g. 'gte=30,lt=40' (values as for --term).
+    #[arg(
+        long,
+        value_name = "BOUNDS",
+        allow_hyphen_values = true,
+        requires = "index",
+        conflicts_with = "match_text"
+    )]
+    pub range: Option<String>,
+    /// Records with every word of this text (text indexes).
+    #[arg(
+        long = "match",
+        value_name = "TEXT",
+        allow_hyphen_values = true,
+        requires = "index"
+    )]
+    pub match_text: Option<String>,
+    /// Results per page (the server's default is 100).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Start at this page (a `next_cursor` of an earlier page of the same query).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+    /// Follow next_cursor through every page.
+    #[arg(long)]
+    pub all: bool,
+    /// Ask for the query plan and print it on standard error.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print what the query read (its stats) on standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// The `lsm plugin` subcommands.
@@ -323,6 +521,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server,
             admin,
         } => (server, Some(admin), Request::Plugin(action)),
+        Command::Index {
+            action,
+            server,
+            admin,
+        } => (server, Some(admin), Request::Index(action)),
+        Command::Query { query, server } => (server, None, Request::Query(query)),
     };
     let token = admin.and_then(|a| a.token);
     match Client::new(&server.url, server.instance.as_deref(), token.as_deref()) {

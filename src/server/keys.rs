@@ -38,7 +38,7 @@ pub struct FormatParams {
     pub format: Option<String>,
 }
 
-fn style(format: Option<&str>) -> ApiResult<JsonStyle> {
+pub(crate) fn style(format: Option<&str>) -> ApiResult<JsonStyle> {
     match format {
         None | Some("relaxed") => Ok(JsonStyle::Relaxed),
         Some("canonical") => Ok(JsonStyle::Canonical),
@@ -265,7 +265,7 @@ async fn write_one(inst: &Inst, key: String, value: ValueIn) -> ApiResult<Json<V
     let stored = inst.codec().encode(value)?;
     let k = key.clone();
     inst.run(EngineOp::Put, move |i| {
-        Ok(i.db().put(k.as_bytes(), &stored)?)
+        Ok(i.put(&k, &stored)?)
     })
     .await?;
     Ok(Json(json!({ "key": key })))
@@ -279,7 +279,7 @@ async fn write_one(inst: &Inst, key: String, value: ValueIn) -> ApiResult<Json<V
 pub async fn delete_key(inst: Inst, KeyParam(key): KeyParam) -> ApiResult<Json<Value>> {
     let k = key.clone();
     inst.run(EngineOp::Delete, move |i| {
-        Ok(i.db().delete(k.as_bytes())?)
+        Ok(i.delete(&k)?)
     })
     .await?;
     Ok(Json(json!({ "key": key })))
@@ -338,7 +338,7 @@ pub async fn put_batch(inst: Inst, ApiJson(body): ApiJson<PutBatch>) -> ApiResul
     let written = batch.len();
     if !batch.is_empty() {
         inst.run(EngineOp::WriteBatch, move |i| {
-            Ok(i.db().write_batch(batch)?)
+            Ok(i.write(batch)?)
         })
         .await?;
     }
@@ -368,7 +368,7 @@ pub async fn delete_batch(
     let deleted = batch.len();
     if !batch.is_empty() {
         inst.run(EngineOp::WriteBatch, move |i| {
-            Ok(i.db().write_batch(batch)?)
+            Ok(i.write(batch)?)
         })
         .await?;
     }

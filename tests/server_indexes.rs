@@ -98,7 +98,11 @@ fn stats(http: &Http) -> Value {
 }
 
 fn json_instance(dir: &std::path::Path) -> Config {
-    config(vec![instance("default", &dir.join("d"), BuiltinCodec::Json)])
+    config(vec![instance(
+        "default",
+        &dir.join("d"),
+        BuiltinCodec::Json,
+    )])
 }
 
 #[test]
@@ -121,28 +125,46 @@ fn city_equality_is_answered_from_the_index_without_a_scan() {
     assert_eq!(listed["indexes"][0]["source"], "api");
 
     let before = stats(&http);
-    let r = http.post_json("/query", &json!({"index": "by_city", "term": "PortoAlegre", "limit": 100}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "term": "PortoAlegre", "limit": 100}),
+    );
     assert_eq!(r.status, 200);
     let page = r.json();
     let after = stats(&http);
     let results = page["results"].as_array().unwrap();
     assert_eq!(results.len(), 100);
     assert!(results.iter().all(|r| r["value"]["city"] == "PortoAlegre"));
-    assert!(results.iter().all(|r| r["key"].as_str().unwrap().starts_with("users:")));
+    assert!(results
+        .iter()
+        .all(|r| r["key"].as_str().unwrap().starts_with("users:")));
     // No iterator was opened: only index records and point reads of the records.
-    assert_eq!(after["range_reads"], before["range_reads"], "a query opened a range read");
+    assert_eq!(
+        after["range_reads"], before["range_reads"],
+        "a query opened a range read"
+    );
     let blocks = after["blocks_read"].as_u64().unwrap() - before["blocks_read"].as_u64().unwrap();
-    assert!(blocks <= 2 * 100 * 3 + 10, "{blocks} blocks read for one page");
+    assert!(
+        blocks <= 2 * 100 * 3 + 10,
+        "{blocks} blocks read for one page"
+    );
     assert!(page["stats"]["postings_scanned"].as_u64().unwrap() >= 100);
 
-    let all = set(query_all(&http, json!({"index": "by_city", "term": "PortoAlegre"}), 250));
+    let all = set(query_all(
+        &http,
+        json!({"index": "by_city", "term": "PortoAlegre"}),
+        250,
+    ));
     assert_eq!(all, model(|u| u["city"] == "PortoAlegre", 0..3000));
 
     // No index can answer: refused, naming the indexes there are.
     let r = http.post_json("/query", &json!({"index": "by_name", "term": "x"}));
     assert_eq!(r.problem_code(), "index-not-found");
     assert!(r.json()["detail"].as_str().unwrap().contains("by_city"));
-    let r = http.post_json("/query", &json!({"index": "by_city", "range": {"gte": "A"}}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "range": {"gte": "A"}}),
+    );
     assert_eq!(r.problem_code(), "invalid-query");
     drop(server);
 }
@@ -164,38 +186,74 @@ fn range_text_and_composite_queries_follow_writes_updates_and_deletes() {
     let age = |u: &Value| u["age"].as_u64().unwrap();
     let words = |u: &Value| u["bio"].as_str().unwrap().to_string();
     let q = json!({"index": "by_age", "range": {"gte": 30, "lt": 40}});
-    assert_eq!(set(query_all(&http, q, 77)), model(|u| (30..40).contains(&age(u)), 0..1200));
+    assert_eq!(
+        set(query_all(&http, q, 77)),
+        model(|u| (30..40).contains(&age(u)), 0..1200)
+    );
     let q = json!({"index": "by_age", "range": {"gt": 70}});
-    assert_eq!(set(query_all(&http, q, 500)), model(|u| age(u) > 70, 0..1200));
+    assert_eq!(
+        set(query_all(&http, q, 500)),
+        model(|u| age(u) > 70, 0..1200)
+    );
     let q = json!({"index": "by_age", "range": {"lte": 20.5}});
-    assert_eq!(set(query_all(&http, q, 500)), model(|u| age(u) <= 20, 0..1200));
+    assert_eq!(
+        set(query_all(&http, q, 500)),
+        model(|u| age(u) <= 20, 0..1200)
+    );
     let q = json!({"index": "bio", "match": "Rust, STORAGE"});
-    let expect = model(|u| words(u).contains("rust") && words(u).contains("storage"), 0..1200);
+    let expect = model(
+        |u| words(u).contains("rust") && words(u).contains("storage"),
+        0..1200,
+    );
     assert!(!expect.is_empty());
     assert_eq!(set(query_all(&http, q, 50)), expect);
     let q = json!({"and": [{"index": "by_city", "term": "Recife"}, {"index": "by_age", "range": {"gte": 25, "lt": 50}}]});
     assert_eq!(
         set(query_all(&http, q, 40)),
-        model(|u| u["city"] == "Recife" && (25..50).contains(&age(u)), 0..1200)
+        model(
+            |u| u["city"] == "Recife" && (25..50).contains(&age(u)),
+            0..1200
+        )
     );
     let q = json!({"and": [{"index": "by_city", "term": "Natal"}, {"index": "by_age", "range": {"gte": 18}}, {"index": "bio", "match": "wasm"}]});
     assert_eq!(
         set(query_all(&http, q, 40)),
-        model(|u| u["city"] == "Natal" && words(u).contains("wasm"), 0..1200)
+        model(
+            |u| u["city"] == "Natal" && words(u).contains("wasm"),
+            0..1200
+        )
     );
 
     // An update moves a record between terms; a delete removes it.
     let moved = "users:000000";
     assert_eq!(user(0)["city"], "PortoAlegre");
-    let r = http.post_json("/keys", &json!({"key": moved, "value": {"city": "Recife", "age": 99}}));
+    let r = http.post_json(
+        "/keys",
+        &json!({"key": moved, "value": {"city": "Recife", "age": 99}}),
+    );
     assert_eq!(r.status, 200);
     http.delete("/keys/users:000005");
-    let porto = set(query_all(&http, json!({"index": "by_city", "term": "PortoAlegre"}), 100));
+    let porto = set(query_all(
+        &http,
+        json!({"index": "by_city", "term": "PortoAlegre"}),
+        100,
+    ));
     assert!(!porto.contains(moved) && !porto.contains("users:000005"));
-    assert_eq!(porto.len(), model(|u| u["city"] == "PortoAlegre", 0..1200).len() - 2);
-    let recife = set(query_all(&http, json!({"index": "by_city", "term": "Recife"}), 100));
+    assert_eq!(
+        porto.len(),
+        model(|u| u["city"] == "PortoAlegre", 0..1200).len() - 2
+    );
+    let recife = set(query_all(
+        &http,
+        json!({"index": "by_city", "term": "Recife"}),
+        100,
+    ));
     assert!(recife.contains(moved));
-    let old = set(query_all(&http, json!({"index": "by_age", "range": {"gte": 99}}), 100));
+    let old = set(query_all(
+        &http,
+        json!({"index": "by_age", "range": {"gte": 99}}),
+        100,
+    ));
     assert_eq!(old, BTreeSet::from([moved.to_string()]));
 
     // explain shows the plan; stats show what was read and skipped.
@@ -210,7 +268,10 @@ fn range_text_and_composite_queries_follow_writes_updates_and_deletes() {
     let v = http.post_json("/admin/verify", &json!({})).json();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["indexes"].as_array().unwrap().len(), 3);
-    assert!(v["indexes"][0]["dead_postings"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["indexes"][0]["dead_postings"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
 
     // A rebuild drops the dead postings and keeps answering the same.
     let r = http.post_json("/indexes/by_city/rebuild", &json!({}));
@@ -218,10 +279,23 @@ fn range_text_and_composite_queries_follow_writes_updates_and_deletes() {
     let id = r.json()["task"]["id"].as_u64().unwrap();
     wait_task(&http, &format!("/db/default/tasks/{id}"));
     let v = http.post_json("/admin/verify", &json!({})).json();
-    let by_city = v["indexes"].as_array().unwrap().iter().find(|r| r["index"] == "by_city").unwrap().clone();
+    let by_city = v["indexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["index"] == "by_city")
+        .unwrap()
+        .clone();
     assert_eq!(by_city["dead_postings"], 0, "{v}");
     assert_eq!(v["ok"], true);
-    assert_eq!(set(query_all(&http, json!({"index": "by_city", "term": "PortoAlegre"}), 100)), porto);
+    assert_eq!(
+        set(query_all(
+            &http,
+            json!({"index": "by_city", "term": "PortoAlegre"}),
+            100
+        )),
+        porto
+    );
     drop(server);
 }
 
@@ -239,11 +313,18 @@ fn pages_are_stable_under_concurrent_writes() {
             .iter()
             .map(|i| json!({"key": format!("users:{i:06}"), "value": {"city": "PortoAlegre", "n": i}}))
             .collect();
-        assert_eq!(http.post_json("/keys/batch", &json!({ "items": items })).status, 200);
+        assert_eq!(
+            http.post_json("/keys/batch", &json!({ "items": items }))
+                .status,
+            200
+        );
     }
     let expected: BTreeSet<String> = (0..10_000u64).map(|i| format!("users:{i:06}")).collect();
     let first = http
-        .post_json("/query", &json!({"index": "by_city", "term": "PortoAlegre", "limit": 500}))
+        .post_json(
+            "/query",
+            &json!({"index": "by_city", "term": "PortoAlegre", "limit": 500}),
+        )
         .json();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -275,7 +356,10 @@ fn pages_are_stable_under_concurrent_writes() {
     while let Some(c) = cursor {
         std::thread::sleep(Duration::from_millis(5));
         let page = http
-            .post_json("/query", &json!({"index": "by_city", "term": "PortoAlegre", "limit": 500, "cursor": c}))
+            .post_json(
+                "/query",
+                &json!({"index": "by_city", "term": "PortoAlegre", "limit": 500, "cursor": c}),
+            )
             .json();
         for r in page["results"].as_array().unwrap() {
             keys.push(r["key"].as_str().unwrap().to_string());
@@ -289,12 +373,21 @@ fn pages_are_stable_under_concurrent_writes() {
 
     // A cursor belongs to its query; garbage is refused.
     let page = http
-        .post_json("/query", &json!({"index": "by_city", "term": "PortoAlegre", "limit": 10}))
+        .post_json(
+            "/query",
+            &json!({"index": "by_city", "term": "PortoAlegre", "limit": 10}),
+        )
         .json();
     let c = page["next_cursor"].as_str().unwrap();
-    let r = http.post_json("/query", &json!({"index": "by_city", "term": "Recife", "cursor": c}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "term": "Recife", "cursor": c}),
+    );
     assert_eq!(r.problem_code(), "invalid-cursor");
-    let r = http.post_json("/query", &json!({"index": "by_city", "term": "Recife", "cursor": "q1.AAAA"}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "term": "Recife", "cursor": "q1.AAAA"}),
+    );
     assert_eq!(r.problem_code(), "invalid-cursor");
     drop(server);
 }
@@ -310,29 +403,54 @@ fn guards_and_bad_requests_get_clear_errors() {
         json!({"index_name": "by_city", "scope_prefix": "users:", "index_type": "equality", "extractor": {"type": "json_path", "path": "$.city"}}),
     );
     load(&http, "users:", 0..600);
-    let r = http.post_json("/query", &json!({"index": "by_city", "term": "Natal", "limit": 51}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "term": "Natal", "limit": 51}),
+    );
     assert_eq!(r.problem_code(), "invalid-query");
-    let r = http.post_json("/query", &json!({"index": "by_city", "term": "Natal", "max_postings_scanned": 10}));
+    let r = http.post_json(
+        "/query",
+        &json!({"index": "by_city", "term": "Natal", "max_postings_scanned": 10}),
+    );
     assert_eq!(r.problem_code(), "query-too-broad");
     let r = http.post_json("/query", &json!({"index": "by_city", "trem": "Natal"}));
     assert_eq!(r.problem_code(), "invalid-query");
     let r = http.send("POST", "/query", "application/json", b"{not json".to_vec());
     assert_eq!(r.problem_code(), "malformed-json");
     // Definitions.
-    let r = http.post_json("/indexes", &json!({"index_name": "by_city", "index_type": "equality", "extractor": {"type": "raw"}}));
+    let r = http.post_json(
+        "/indexes",
+        &json!({"index_name": "by_city", "index_type": "equality", "extractor": {"type": "raw"}}),
+    );
     assert_eq!(r.problem_code(), "index-exists");
-    let r = http.post_json("/indexes", &json!({"index_name": "Bad Name", "index_type": "equality", "extractor": {"type": "raw"}}));
+    let r = http.post_json(
+        "/indexes",
+        &json!({"index_name": "Bad Name", "index_type": "equality", "extractor": {"type": "raw"}}),
+    );
     assert_eq!(r.problem_code(), "invalid-body");
     let r = http.post_json("/indexes", &json!({"index_name": "x", "index_type": "equality", "extractor": {"type": "custom", "plugin": "nope"}}));
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(http.delete("/indexes/nope").problem_code(), "index-not-found");
+    assert_eq!(
+        http.delete("/indexes/nope").problem_code(),
+        "index-not-found"
+    );
     assert_eq!(http.get("/tasks/999").problem_code(), "task-not-found");
     // Index records are out of the users' reach.
-    let r = http.post_json("/keys", &json!({"key": "\u{0}idx:by_city@1:sNatal:meta", "value": 1}));
+    let r = http.post_json(
+        "/keys",
+        &json!({"key": "\u{0}idx:by_city@1:sNatal:meta", "value": 1}),
+    );
     assert_eq!(r.problem_code(), "invalid-key");
-    assert_eq!(http.get("/keys/%00pk:users:000001").problem_code(), "invalid-key");
+    assert_eq!(
+        http.get("/keys/%00pk:users:000001").problem_code(),
+        "invalid-key"
+    );
     let keys = http.get("/keys?limit=10000").json();
-    assert!(keys["keys"].as_array().unwrap().iter().all(|k| !k.as_str().unwrap().starts_with('\0')));
+    assert!(keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| !k.as_str().unwrap().starts_with('\0')));
     assert_eq!(keys["keys"].as_array().unwrap().len(), 600);
     // Dropping: gone from queries at once.
     let r = http.delete("/indexes/by_city");
@@ -345,46 +463,80 @@ fn guards_and_bad_requests_get_clear_errors() {
 #[test]
 fn extractor_failures_reject_or_skip_per_index() {
     let dir = scratch_dir();
-    let (server, http) = start(config(vec![instance("default", &dir.path().join("d"), BuiltinCodec::Raw)]));
-    create(&http, json!({"index_name": "strict", "scope_prefix": "s:", "index_type": "equality", "extractor": {"type": "json_path", "path": "$.a"}}));
-    create(&http, json!({"index_name": "lenient", "scope_prefix": "l:", "index_type": "equality", "on_error": "skip", "extractor": {"type": "json_path", "path": "$.a"}}));
-    assert_eq!(http.post_json("/keys", &json!({"key": "s:1", "value": "{\"a\": 1}"})).status, 200);
+    let (server, http) = start(config(vec![instance(
+        "default",
+        &dir.path().join("d"),
+        BuiltinCodec::Raw,
+    )]));
+    create(
+        &http,
+        json!({"index_name": "strict", "scope_prefix": "s:", "index_type": "equality", "extractor": {"type": "json_path", "path": "$.a"}}),
+    );
+    create(
+        &http,
+        json!({"index_name": "lenient", "scope_prefix": "l:", "index_type": "equality", "on_error": "skip", "extractor": {"type": "json_path", "path": "$.a"}}),
+    );
+    assert_eq!(
+        http.post_json("/keys", &json!({"key": "s:1", "value": "{\"a\": 1}"}))
+            .status,
+        200
+    );
     let r = http.post_json("/keys", &json!({"key": "s:2", "value": "not json"}));
     assert_eq!(r.problem_code(), "extractor-rejected");
-    assert_eq!(http.get("/keys/s:2").status, 404, "a rejected write was applied");
-    assert_eq!(http.post_json("/keys", &json!({"key": "l:1", "value": "not json"})).status, 200);
+    assert_eq!(
+        http.get("/keys/s:2").status,
+        404,
+        "a rejected write was applied"
+    );
+    assert_eq!(
+        http.post_json("/keys", &json!({"key": "l:1", "value": "not json"}))
+            .status,
+        200
+    );
     assert_eq!(http.get("/keys/l:1").status, 200);
     let info = http.get("/indexes/lenient").json();
     assert_eq!(info["skipped"], 1, "{info}");
     assert_eq!(info["skipped_sample"][0][0], "l:1");
     // Fixed: no longer skipped.
-    assert_eq!(http.post_json("/keys", &json!({"key": "l:1", "value": "{\"a\": 2}"})).status, 200);
+    assert_eq!(
+        http.post_json("/keys", &json!({"key": "l:1", "value": "{\"a\": 2}"}))
+            .status,
+        200
+    );
     assert_eq!(http.get("/indexes/lenient").json()["skipped"], 0);
-    assert_eq!(query_all(&http, json!({"index": "lenient", "term": 2}), 10), ["l:1"]);
+    assert_eq!(
+        query_all(&http, json!({"index": "lenient", "term": 2}), 10),
+        ["l:1"]
+    );
     drop(server);
 }
 
 const TOKEN_AUTH: (&str, &str) = ("authorization", "Bearer idx-admin");
 
 fn upload(http: &Http, name: &str, wasm: Vec<u8>) -> Value {
-    let r = http.send_with("PUT", &format!("/plugins/{name}"), "application/wasm", wasm, Some(TOKEN_AUTH));
-    assert!(r.status == 200 || r.status == 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = http.send_with(
+        "PUT",
+        &format!("/plugins/{name}"),
+        "application/wasm",
+        wasm,
+        Some(TOKEN_AUTH),
+    );
+    assert!(
+        r.status == 200 || r.status == 201,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     r.json()
 }
 
-/// `extract` returns `ok([text(options)])`.
-const ECHO_OPTIONS: &str = "
-    (i32.store8 (i32.const 1024) (i32.const 0))
-    (local.set $t (call $alloc (i32.const 16) (i32.const 8)))
-    (i32.store8 (local.get $t) (i32.const 0))
-    (i32.store offset=8 (local.get $t) (local.get $op))
-    (i32.store offset=12 (local.get $t) (local.get $ol))
-    (i32.store (i32.const 1028) (local.get $t))
-    (i32.store (i32.const 1032) (i32.const 1))
-    (i32.const 1024)";
-
 fn admin_post(http: &Http, path: &str, body: &Value) -> common::http::Reply {
-    http.send_with("POST", path, "application/json", body.to_string().into_bytes(), Some(TOKEN_AUTH))
+    http.send_with(
+        "POST",
+        path,
+        "application/json",
+        body.to_string().into_bytes(),
+        Some(TOKEN_AUTH),
+    )
 }
 
 #[test]
@@ -402,21 +554,60 @@ fn a_custom_wasm_index_is_built_on_existing_data_and_rebuilt_when_its_plugin_cha
     assert_eq!(http.post_json("/indexes", &def).status, 401);
     let r = admin_post(&http, "/indexes", &def);
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    let location = r.json()["task"]["id"].as_u64().map(|id| format!("/db/default/tasks/{id}")).unwrap();
+    let location = r.json()["task"]["id"]
+        .as_u64()
+        .map(|id| format!("/db/default/tasks/{id}"))
+        .unwrap();
     wait_task(&http, &location);
-    assert_eq!(query_all(&http, json!({"index": "by_key", "term": "users:000042"}), 10), ["users:000042"]);
+    assert_eq!(
+        query_all(
+            &http,
+            json!({"index": "by_key", "term": "users:000042"}),
+            10
+        ),
+        ["users:000042"]
+    );
 
     // In use: cannot be deleted.
-    let r = http.send_with("DELETE", "/plugins/echo", "application/json", Vec::new(), Some(TOKEN_AUTH));
+    let r = http.send_with(
+        "DELETE",
+        "/plugins/echo",
+        "application/json",
+        Vec::new(),
+        Some(TOKEN_AUTH),
+    );
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
 
     // A new version: the index is rebuilt with it and swapped in.
-    let replaced = upload(&http, "echo", plugins::extractor(ECHO_OPTIONS));
+    // This version gives every record the index's options as its one term.
+    let replaced = upload(&http, "echo", plugins::echo_options_extractor());
     let task = &replaced["rebuilds"][0];
     assert_eq!(task["kind"], "rebuild", "{replaced}");
     wait_task(&http, &format!("/db/default/tasks/{}", task["id"]));
-    assert!(query_all(&http, json!({"index": "by_key", "term": "users:000042"}), 10).is_empty());
-    assert_eq!(query_all(&http, json!({"index": "by_key", "term": "{\"v\":1}"}), 100).len(), 300);
+    let info = http.get("/indexes/by_key").json();
+    assert_eq!(info["generation"], task["generation"], "{info}");
+    let found = query_all(
+        &http,
+        json!({"index": "by_key", "term": "users:000042"}),
+        10,
+    );
+    assert!(found.is_empty(), "{found:?} {info}");
+    let all = query_all(&http, json!({"index": "by_key", "term": "{\"v\":1}"}), 100);
+    assert_eq!(all.len(), 300);
+    // And the previous version comes back the same way.
+    let replaced = upload(&http, "echo", plugins::extractor(plugins::ECHO_KEY));
+    wait_task(
+        &http,
+        &format!("/db/default/tasks/{}", replaced["rebuilds"][0]["id"]),
+    );
+    assert_eq!(
+        query_all(
+            &http,
+            json!({"index": "by_key", "term": "users:000042"}),
+            10
+        ),
+        ["users:000042"]
+    );
     let v = admin_post(&http, "/admin/verify", &json!({})).json();
     assert_eq!(v["ok"], true, "{v}");
 
@@ -425,7 +616,14 @@ fn a_custom_wasm_index_is_built_on_existing_data_and_rebuilt_when_its_plugin_cha
     let (server, http) = start(cfg);
     let info = http.get("/indexes/by_key").json();
     assert_eq!(info["state"], "ready", "{info}");
-    assert_eq!(query_all(&http, json!({"index": "by_key", "term": "{\"v\":1}"}), 100).len(), 300);
+    assert_eq!(
+        query_all(
+            &http,
+            json!({"index": "by_key", "term": "users:000299"}),
+            10
+        ),
+        ["users:000299"]
+    );
     drop(server);
 }
 
@@ -444,8 +642,14 @@ fn indexes_file_and_api_agree_across_restarts() {
     load(&http, "users:", 0..200);
     let info = http.get("/indexes/by_city").json();
     assert_eq!(info["source"], "file", "{info}");
-    create(&http, json!({"index_name": "by_age", "scope_prefix": "users:", "index_type": "range", "extractor": {"type": "json_path", "path": "$.age"}}));
-    assert_eq!(http.delete("/indexes/by_city").problem_code(), "index-from-file");
+    create(
+        &http,
+        json!({"index_name": "by_age", "scope_prefix": "users:", "index_type": "range", "extractor": {"type": "json_path", "path": "$.age"}}),
+    );
+    assert_eq!(
+        http.delete("/indexes/by_city").problem_code(),
+        "index-from-file"
+    );
     server.stop();
 
     // Restart with the file changed: by_city now on $.name (rebuilt), by_age kept.
@@ -460,8 +664,15 @@ fn indexes_file_and_api_agree_across_restarts() {
     if let Some(task) = info["task"].as_u64() {
         wait_task(&http, &format!("/db/default/tasks/{task}"));
     }
-    assert_eq!(query_all(&http, json!({"index": "by_city", "term": "user 7"}), 10), ["users:000007"]);
-    let ages = set(query_all(&http, json!({"index": "by_age", "range": {"gte": 70}}), 100));
+    assert_eq!(
+        query_all(&http, json!({"index": "by_city", "term": "user 7"}), 10),
+        ["users:000007"]
+    );
+    let ages = set(query_all(
+        &http,
+        json!({"index": "by_age", "range": {"gte": 70}}),
+        100,
+    ));
     assert_eq!(ages, model(|u| u["age"].as_u64().unwrap() >= 70, 0..200));
     server.stop();
 

@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use super::blocking;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Inst, NameParam};
 use super::keys::{render_entry, style, FormatParams};
 use super::metrics::EngineOp;
-use super::blocking;
 use crate::index::{IndexDef, IndexError, QueryRequest, TaskInfo};
 
 /// `202 Accepted` with the task and where to follow it.
@@ -108,10 +108,13 @@ pub async fn task(inst: Inst, Path(params): Path<Vec<(String, String)>>) -> ApiR
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad_parameter(format!("task id {id:?} is not a number")))?;
-    let info = inst
-        .indexes()?
-        .task(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "task-not-found", format!("no task {id} (tasks are kept in memory until the server restarts)")))?;
+    let info = inst.indexes()?.task(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "task-not-found",
+            format!("no task {id} (tasks are kept in memory until the server restarts)"),
+        )
+    })?;
     Ok(Json(json!(info)))
 }
 
@@ -143,7 +146,12 @@ pub async fn query(
         .await?;
     let mut results = Vec::with_capacity(page.results.len());
     for (key, value) in page.results {
-        results.push(Value::Object(render_entry(inst.codec(), key, &value, style)?));
+        results.push(Value::Object(render_entry(
+            inst.codec(),
+            key,
+            &value,
+            style,
+        )?));
     }
     let mut out = Map::new();
     out.insert("results".into(), Value::Array(results));

@@ -198,8 +198,14 @@ pub async fn delete(inst: Inst, NameParam(name): NameParam) -> ApiResult<Json<Va
     let instance = inst.shared();
     let n = name.clone();
     blocking(move || {
-        let users = instance.indexes().ok().map(|ix| ix.users_of(&n)).filter(|u| !u.is_empty());
-        Ok(instance.plugins().delete(&n, users.map(|u| format!("index {}", u.join(", index "))))?)
+        let users = instance
+            .indexes()
+            .ok()
+            .map(|ix| ix.users_of(&n))
+            .filter(|u| !u.is_empty());
+        Ok(instance
+            .plugins()
+            .delete(&n, users.map(|u| format!("index {}", u.join(", index "))))?)
     })
     .await?;
     Ok(Json(json!({ "name": name })))

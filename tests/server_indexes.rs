@@ -612,7 +612,7 @@ fn a_custom_wasm_index_is_built_on_existing_data_and_rebuilt_when_its_plugin_cha
     assert_eq!(v["ok"], true, "{v}");
 
     // After a restart: still there, still answering, without a rebuild.
-    server.stop();
+    server.stop().expect("stop");
     let (server, http) = start(cfg);
     let info = http.get("/indexes/by_key").json();
     assert_eq!(info["state"], "ready", "{info}");
@@ -650,7 +650,7 @@ fn indexes_file_and_api_agree_across_restarts() {
         http.delete("/indexes/by_city").problem_code(),
         "index-from-file"
     );
-    server.stop();
+    server.stop().expect("stop");
 
     // Restart with the file changed: by_city now on $.name (rebuilt), by_age kept.
     std::fs::write(
@@ -674,7 +674,7 @@ fn indexes_file_and_api_agree_across_restarts() {
         100,
     ));
     assert_eq!(ages, model(|u| u["age"].as_u64().unwrap() >= 70, 0..200));
-    server.stop();
+    server.stop().expect("stop");
 
     // Removed from the file: dropped.
     std::fs::write(&file, "").unwrap();

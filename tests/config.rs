@@ -25,6 +25,37 @@ fn the_repository_example_is_valid() {
     assert_eq!(log.memtable_max_size, 4 * 1024 * 1024);
     // Relative paths are anchored at the file's directory.
     assert_eq!(app.data_dir, path.parent().expect("dir").join("./data/app"));
+    // Its index file is valid too.
+    let file = app
+        .indexes_file
+        .as_deref()
+        .expect("app has an indexes_file");
+    let defs = lsm::index::def::load_file(file).expect("indexes_app.toml must be valid");
+    let names: Vec<&str> = defs.iter().map(|d| d.index_name.as_str()).collect();
+    assert_eq!(names, ["by_city", "by_age", "bio"]);
+    assert_eq!(defs[0].scope_prefix, "users:");
+}
+
+#[test]
+fn index_files_report_mistakes_with_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = dir.path().join("ix.toml");
+    std::fs::write(
+        &toml,
+        "[[index]]\nindex_name = \"a\"\nindex_type = \"sorted\"\nextractor = { type = \"raw\" }\n",
+    )
+    .expect("write");
+    let e = lsm::index::def::load_file(&toml).expect_err("bad type");
+    assert!(e.contains("ix.toml") && e.contains("sorted"), "{e}");
+    let json = dir.path().join("ix.json");
+    std::fs::write(&json, r#"{"indexes": [{"index_name": "a", "index_type": "range", "extractor": {"type": "raw"}}, {"index_name": "a", "index_type": "range", "extractor": {"type": "raw"}}]}"#).expect("write");
+    let e = lsm::index::def::load_file(&json).expect_err("twice");
+    assert!(e.contains("defined twice"), "{e}");
+    std::fs::write(&json, r#"[{"index_name": "b", "index_type": "text", "extractor": {"type": "json_path", "path": "$.bio"}}]"#).expect("write");
+    assert_eq!(
+        lsm::index::def::load_file(&json).expect("valid")[0].index_name,
+        "b"
+    );
 }
 
 #[test]

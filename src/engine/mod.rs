@@ -20,7 +20,8 @@ pub mod wal;
 
 pub use compaction::{CompactionOptions, CompactionStrategy};
 pub use db::{
-    Db, DbIterator, FileCheck, QuarantinedTable, Snapshot, Stats, TableStats, VerifyReport,
+    Db, DbIterator, FileCheck, PendingCommit, QuarantinedTable, Snapshot, Stats, TableStats,
+    VerifyReport,
 };
 pub use error::{Error, Result};
 pub use options::{Options, SyncPolicy};

@@ -16,6 +16,8 @@ pub struct ReadCounters {
     pub bloom_true_positives: AtomicU64,
     /// Point lookups that passed a bloom filter but did not find the key.
     pub bloom_false_positives: AtomicU64,
+    /// Range reads (iterators) opened.
+    pub range_reads: AtomicU64,
 }
 
 impl ReadCounters {

@@ -96,7 +96,7 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
             continue;
         }
         // The last round, under the writer lock: nothing is written meanwhile.
-        let w = shared.writer.lock();
+        let w = ix.lock_settled()?;
         cancelled(task)?;
         let docs = db.iter_range(keys::doc_key(after + 1)..keys::doc_key(u64::MAX))?;
         let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
@@ -141,7 +141,7 @@ fn assign_ids(ix: &Indexes, gen: &Gen, task: &Task) -> Result<()> {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut w = shared.writer.lock();
+        let mut w = ix.lock_settled()?;
         let mut batch = WriteBatch::new();
         for key in missing.drain(..) {
             // A write since the snapshot gave it an id, or deleted it: nothing to do.

@@ -214,6 +214,7 @@ pub fn index_terms(index_type: IndexType, terms: Vec<Term>) -> Vec<Term> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -110,6 +110,7 @@ pub fn range_upper_bound(index_prefix: &str, hi: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -46,7 +46,7 @@ use crate::engine::{Db, SeqNo, WriteBatch};
 use crate::extractor::{Extractor, ExtractorSpec};
 use registry::{Building, Entry, Gen, IndexSet, StoredRegistry};
 use tasks::{Task, Tasks};
-use write::{Appender, WriterState};
+use write::WriterState;
 
 /// Builds the extractor of a spec (native, or an uploaded plugin for `custom`).
 pub type Resolver =
@@ -157,7 +157,7 @@ impl Indexes {
             set: RwLock::new(Arc::new(set)),
             writer: Mutex::new(WriterState {
                 next_id,
-                appender: Appender::default(),
+                ..WriterState::default()
             }),
             cursors: query::Cursors::default(),
             tasks: Tasks::default(),
@@ -252,26 +252,46 @@ impl Indexes {
             if self.shared.set.read().version != extracted.version {
                 continue;
             }
-            let out = match w.prepare(&self.shared.db, &set, &batch, extracted) {
-                Ok(out) => out,
+            let db = &self.shared.db;
+            let (out, ticket) = match w.prepare(db, &set, &batch, extracted) {
+                Ok(prepared) => prepared,
                 Err(e) => {
-                    w.appender.clear();
+                    w.reset(db);
                     return Err(e);
                 }
             };
-            return match self.shared.db.write_batch(out) {
-                Ok(seq) => Ok(seq),
+            // Submitted under the lock (this fixes the commit order), waited for
+            // without it (concurrent writers share one WAL sync).
+            let pending = match db.submit(out) {
+                Ok(p) => p,
                 Err(e) => {
-                    w.appender.clear();
-                    Err(e.into())
+                    w.reset(db);
+                    return Err(e.into());
                 }
             };
+            w.in_flight += 1;
+            drop(w);
+            let outcome = pending.wait();
+            let mut w = self.shared.writer.lock();
+            w.committed(ticket);
+            if outcome.is_err() {
+                w.reset(db);
+            }
+            return Ok(outcome?);
         }
+    }
+
+    /// Takes the writer lock with every submitted write committed, so the engine shows
+    /// everything the writer knows (for the callers that read it under the lock).
+    pub(crate) fn lock_settled(&self) -> Result<parking_lot::MutexGuard<'_, WriterState>> {
+        let w = self.shared.writer.lock();
+        self.shared.db.barrier()?;
+        Ok(w)
     }
 
     /// Changes the set under the writer lock and persists it. Returns the new set.
     pub(crate) fn update(&self, change: impl FnOnce(&mut IndexSet)) -> Result<Arc<IndexSet>> {
-        let _w = self.shared.writer.lock();
+        let _w = self.lock_settled()?;
         self.update_locked(change)
     }
 
@@ -302,7 +322,7 @@ impl Indexes {
         let extractor = (self.shared.resolver)(&def.extractor).map_err(IndexError::Invalid)?;
         let name = def.index_name.clone();
         let mut outcome = None;
-        let writer = self.shared.writer.lock();
+        let writer = self.lock_settled()?;
         if self.set().entries.contains_key(&name) {
             return Err(IndexError::Exists(name));
         }

@@ -227,11 +227,26 @@ pub fn extract_batch(set: &IndexSet, batch: &WriteBatch) -> Result<Extracted> {
 }
 
 /// The writer's state, behind the instance's writer lock.
+///
+/// A write holds the lock while it assigns ids, appends to the tails and *submits* its
+/// engine batch (which fixes its place in the commit order), then waits for the commit
+/// without the lock, so concurrent writers share WAL syncs (group commit). Batches
+/// submitted but not yet committed are invisible to engine reads, so the state they
+/// changed is kept here until they commit: the tails stay cached (never trimmed while
+/// a write is in flight) and their `pk` changes are in `pending_pk`.
+#[derive(Default)]
 pub struct WriterState {
     /// The next doc id.
     pub next_id: u64,
     /// Posting tails of the served generations.
     pub appender: Appender,
+    /// `pk` changes of submitted, uncommitted batches: key → (doc id or deleted, the
+    /// ticket of the batch that made it).
+    pub pending_pk: HashMap<String, (Option<u64>, u64)>,
+    /// Batches submitted and not yet committed.
+    pub in_flight: u64,
+    /// The last ticket handed out.
+    pub last_ticket: u64,
 }
 
 /// Encodes a doc id for a `pk` record.
@@ -264,14 +279,21 @@ impl WriterState {
     /// Builds the engine batch for `batch` under `set` with the terms in `extracted`
     /// (extracted under the same set). Updates the posting tails: on failure to commit
     /// the caller must [`Appender::clear`] them.
+    ///
+    /// Returns the batch and the ticket under which its `pk` changes were recorded in
+    /// `pending_pk`.
     pub fn prepare(
         &mut self,
         db: &Db,
         set: &IndexSet,
         batch: &WriteBatch,
         extracted: Extracted,
-    ) -> Result<WriteBatch> {
-        self.appender.trim();
+    ) -> Result<(WriteBatch, u64)> {
+        if self.in_flight == 0 {
+            self.appender.trim();
+        }
+        self.last_ticket += 1;
+        let ticket = self.last_ticket;
         let mut out = WriteBatch::new();
         let mut overlay: HashMap<&[u8], Option<u64>> = HashMap::new();
         let first_id = self.next_id;
@@ -284,9 +306,10 @@ impl WriterState {
             if !set.in_scope_anywhere(key) {
                 continue;
             }
-            let old = match overlay.get(raw_key) {
-                Some(id) => *id,
-                None => current_id(db, key)?,
+            let old = match (overlay.get(raw_key), self.pending_pk.get(key)) {
+                (Some(id), _) => *id,
+                (None, Some((id, _))) => *id,
+                (None, None) => current_id(db, key)?,
             };
             if let Some(old) = old {
                 out.delete(keys::doc_key(old));
@@ -334,12 +357,34 @@ impl WriterState {
         if self.next_id != first_id {
             out.put(keys::NEXT_ID, encode_id(self.next_id));
         }
+        for (key, id) in overlay {
+            if let Ok(key) = std::str::from_utf8(key) {
+                self.pending_pk.insert(key.to_string(), (id, ticket));
+            }
+        }
         for op in batch.ops() {
             match op {
                 BatchOp::Put { key, value } => out.put(key, value),
                 BatchOp::Delete { key } => out.delete(key),
             };
         }
-        Ok(out)
+        Ok((out, ticket))
+    }
+
+    /// Forgets what the batch of `ticket` changed, once it is committed.
+    pub fn committed(&mut self, ticket: u64) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.pending_pk.retain(|_, (_, t)| *t != ticket);
+    }
+
+    /// Drops every cached state, after waiting for every submitted batch: the engine
+    /// is then the whole truth again. Used after a failure that may have left the
+    /// cached state ahead of the engine.
+    pub fn reset(&mut self, db: &Db) {
+        if let Err(e) = db.barrier() {
+            tracing::warn!(error = %e, "index writer: barrier failed while resetting");
+        }
+        self.appender.clear();
+        self.pending_pk.clear();
     }
 }

@@ -98,8 +98,11 @@ pub async fn compact(inst: Inst) -> ApiResult<Json<Value>> {
     })))
 }
 
-/// `POST /admin/verify`: reads every table and WAL record and checks its checksum.
-/// Damage is reported (`ok: false` and the files), not fixed.
+/// `POST /admin/verify`: reads every table and WAL record and checks its checksum,
+/// then checks every index against the records (`indexes`: per index, postings that
+/// point to records without the term, records missing from their terms' lists).
+/// Damage is reported (`ok: false` and the files or indexes), not fixed: a rebuild
+/// fixes an index.
 #[utoipa::path(post, path = "/db/{instance}/admin/verify", tag = "admin",
     params(("instance" = String, Path)),
     security(("bearer" = [])),
@@ -107,13 +110,24 @@ pub async fn compact(inst: Inst) -> ApiResult<Json<Value>> {
         (status = 401, description = "Missing or wrong admin token", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn verify(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
-    let report = blocking(move || Ok(inst.db().verify())).await?;
-    if !report.ok {
+    let (report, indexes) = blocking(move || {
+        let report = inst.db().verify();
+        let indexes = match inst.indexes() {
+            Ok(ix) => ix.verify()?,
+            Err(_) => Vec::new(),
+        };
+        Ok((report, indexes))
+    })
+    .await?;
+    let ok = report.ok && indexes.iter().all(|r| r.ok());
+    if !ok {
         tracing::warn!(instance = %name, "verify found damage");
     }
     let mut body = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut body {
         map.insert("instance".into(), Value::String(name));
+        map.insert("ok".into(), Value::Bool(ok));
+        map.insert("indexes".into(), json!(indexes));
     }
     Ok(Json(body))
 }

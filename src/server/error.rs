@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::codec::CodecError;
 use crate::engine::Error as EngineError;
+use crate::index::IndexError;
 use crate::instance::LookupError;
 
 /// The media type of error bodies.
@@ -163,6 +164,34 @@ impl From<CodecError> for ApiError {
                 e.to_string(),
             ),
         }
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        use StatusCode as S;
+        let e = match e {
+            IndexError::Engine(inner) => return ApiError::from(inner),
+            other => other,
+        };
+        let (status, code) = match &e {
+            IndexError::Engine(_) => (S::INTERNAL_SERVER_ERROR, "storage-error"),
+            IndexError::Damaged(_) => (S::INTERNAL_SERVER_ERROR, "index-damaged"),
+            IndexError::UnknownIndex { .. } => (S::NOT_FOUND, "index-not-found"),
+            IndexError::Exists(_) => (S::CONFLICT, "index-exists"),
+            IndexError::NotReady { .. } => (S::CONFLICT, "index-not-ready"),
+            IndexError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid-query"),
+            IndexError::Rejected { .. } => (S::UNPROCESSABLE_ENTITY, "extractor-rejected"),
+            IndexError::TooManyPostings(_) => (S::UNPROCESSABLE_ENTITY, "query-too-broad"),
+            IndexError::Timeout(_) => (S::UNPROCESSABLE_ENTITY, "query-timeout"),
+            IndexError::BadCursor(_) => (S::BAD_REQUEST, "invalid-cursor"),
+            IndexError::CursorExpired => (S::GONE, "cursor-expired"),
+            IndexError::ReservedKey => (S::UNPROCESSABLE_ENTITY, "invalid-key"),
+            IndexError::FromFile(_) => (S::CONFLICT, "index-from-file"),
+            IndexError::Disabled(_) => (S::FORBIDDEN, "queries-disabled"),
+            IndexError::Conflict(_) => (S::CONFLICT, "conflict"),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 

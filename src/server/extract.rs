@@ -97,10 +97,13 @@ impl FromRequestParts<Arc<AppState>> for KeyParam {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        path_param(parts, state, "key")
+        let key = path_param(parts, state, "key")
             .await?
-            .map(KeyParam)
-            .ok_or_else(|| ApiError::internal("route has no {key} segment"))
+            .ok_or_else(|| ApiError::internal("route has no {key} segment"))?;
+        if crate::index::keys::is_internal(key.as_bytes()) {
+            return Err(crate::index::IndexError::ReservedKey.into());
+        }
+        Ok(KeyParam(key))
     }
 }
 

@@ -38,7 +38,7 @@ pub struct FormatParams {
     pub format: Option<String>,
 }
 
-fn style(format: Option<&str>) -> ApiResult<JsonStyle> {
+pub(crate) fn style(format: Option<&str>) -> ApiResult<JsonStyle> {
     match format {
         None | Some("relaxed") => Ok(JsonStyle::Relaxed),
         Some("canonical") => Ok(JsonStyle::Canonical),
@@ -264,10 +264,8 @@ pub async fn put_key_at(
 async fn write_one(inst: &Inst, key: String, value: ValueIn) -> ApiResult<Json<Value>> {
     let stored = inst.codec().encode(value)?;
     let k = key.clone();
-    inst.run(EngineOp::Put, move |i| {
-        Ok(i.db().put(k.as_bytes(), &stored)?)
-    })
-    .await?;
+    inst.run(EngineOp::Put, move |i| Ok(i.put(&k, &stored)?))
+        .await?;
     Ok(Json(json!({ "key": key })))
 }
 
@@ -278,10 +276,8 @@ async fn write_one(inst: &Inst, key: String, value: ValueIn) -> ApiResult<Json<V
     responses((status = 200, description = "Deleted: `{\"key\": ...}`")))]
 pub async fn delete_key(inst: Inst, KeyParam(key): KeyParam) -> ApiResult<Json<Value>> {
     let k = key.clone();
-    inst.run(EngineOp::Delete, move |i| {
-        Ok(i.db().delete(k.as_bytes())?)
-    })
-    .await?;
+    inst.run(EngineOp::Delete, move |i| Ok(i.delete(&k)?))
+        .await?;
     Ok(Json(json!({ "key": key })))
 }
 
@@ -337,10 +333,8 @@ pub async fn put_batch(inst: Inst, ApiJson(body): ApiJson<PutBatch>) -> ApiResul
     }
     let written = batch.len();
     if !batch.is_empty() {
-        inst.run(EngineOp::WriteBatch, move |i| {
-            Ok(i.db().write_batch(batch)?)
-        })
-        .await?;
+        inst.run(EngineOp::WriteBatch, move |i| Ok(i.write(batch)?))
+            .await?;
     }
     Ok(Json(json!({ "written": written })))
 }
@@ -367,10 +361,8 @@ pub async fn delete_batch(
     }
     let deleted = batch.len();
     if !batch.is_empty() {
-        inst.run(EngineOp::WriteBatch, move |i| {
-            Ok(i.db().write_batch(batch)?)
-        })
-        .await?;
+        inst.run(EngineOp::WriteBatch, move |i| Ok(i.write(batch)?))
+            .await?;
     }
     Ok(Json(json!({ "deleted": deleted })))
 }

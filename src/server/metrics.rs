@@ -79,15 +79,18 @@ pub enum EngineOp {
     WriteBatch,
     /// A range read (a page of keys, entries or search matches).
     Scan,
+    /// A page of an indexed query.
+    Query,
 }
 
 impl EngineOp {
-    const ALL: [EngineOp; 5] = [
+    const ALL: [EngineOp; 6] = [
         EngineOp::Get,
         EngineOp::Put,
         EngineOp::Delete,
         EngineOp::WriteBatch,
         EngineOp::Scan,
+        EngineOp::Query,
     ];
 
     /// The `op` label.
@@ -98,6 +101,7 @@ impl EngineOp {
             EngineOp::Delete => "delete",
             EngineOp::WriteBatch => "write_batch",
             EngineOp::Scan => "scan",
+            EngineOp::Query => "query",
         }
     }
 }
@@ -105,7 +109,7 @@ impl EngineOp {
 /// The engine operation histograms of one instance, created once so that timing an
 /// operation is one histogram update, with no label lookup.
 #[derive(Debug)]
-pub struct EngineTimers([Histogram; 5]);
+pub struct EngineTimers([Histogram; 6]);
 
 impl EngineTimers {
     fn detached() -> EngineTimers {

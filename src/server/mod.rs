@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod indexes;
 pub mod info;
 pub mod keys;
 pub mod metrics;
@@ -68,6 +69,9 @@ fn instance_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
                 .layer(DefaultBodyLimit::max(state.max_plugin_size)),
         )
         .route("/plugins/{name}/test", post(plugins::test))
+        .route("/indexes", post(indexes::create))
+        .route("/indexes/{name}", axum::routing::delete(indexes::drop))
+        .route("/indexes/{name}/rebuild", post(indexes::rebuild))
         .route_layer(from_fn_with_state(Arc::clone(state), admin::require_token));
     Router::new()
         .route("/keys", get(keys::list_keys).post(keys::put_key))
@@ -85,6 +89,11 @@ fn instance_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scan", get(keys::scan))
         .route("/stats", get(info::stats))
         .route("/stats_all", get(info::stats_all))
+        .route("/query", post(indexes::query))
+        .route("/indexes", get(indexes::list))
+        .route("/indexes/{name}", get(indexes::show))
+        .route("/tasks", get(indexes::tasks))
+        .route("/tasks/{id}", get(indexes::task))
         .merge(admin)
 }
 

@@ -9,7 +9,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::{admin, info, keys, metrics, plugins};
+use super::{admin, indexes, info, keys, metrics, plugins};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,9 +23,11 @@ use super::{admin, info, keys, metrics, plugins};
         keys::delete_batch, keys::list_keys, keys::scan, keys::search,
         admin::compact, admin::verify,
         plugins::list, plugins::show, plugins::upload, plugins::delete, plugins::test, metrics::serve,
+        indexes::list, indexes::show, indexes::create, indexes::drop, indexes::rebuild,
+        indexes::task, indexes::tasks, indexes::query,
     ),
     components(schemas(super::error::Problem, keys::PutBatch, keys::DeleteBatch)),
-    tags((name = "keys"), (name = "info"), (name = "admin"), (name = "plugins"))
+    tags((name = "keys"), (name = "info"), (name = "admin"), (name = "plugins"), (name = "indexes"))
 )]
 struct ApiDoc;
 

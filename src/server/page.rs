@@ -100,8 +100,9 @@ impl Page {
                 "give cursor or start_after, not both",
             ));
         }
+        // Keys starting with U+0000 are the indexes' records: user scans start after.
         let mut page = Page {
-            lower: Bound::Unbounded,
+            lower: Bound::Included(crate::index::keys::FIRST_USER_KEY.as_bytes().to_vec()),
             upper: Bound::Unbounded,
             limit: limit(q.limit)?,
         };

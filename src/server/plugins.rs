@@ -169,6 +169,18 @@ pub async fn upload(
         );
     }
     tracing::info!(instance = %inst.name(), plugin = %plugin.name(), replaced = existed, "plugin uploaded");
+    // Indexes built with the previous version are rebuilt with this one and swapped
+    // in when ready; they keep serving meanwhile.
+    if existed {
+        if let Ok(ix) = inst.indexes() {
+            let ix = ix.clone();
+            let n = name.clone();
+            let rebuilds = blocking(move || Ok(ix.plugin_replaced(&n))).await?;
+            if let Value::Object(map) = &mut info {
+                map.insert("rebuilds".into(), json!(rebuilds));
+            }
+        }
+    }
     let status = if existed {
         StatusCode::OK
     } else {
@@ -185,7 +197,17 @@ pub async fn upload(
 pub async fn delete(inst: Inst, NameParam(name): NameParam) -> ApiResult<Json<Value>> {
     let instance = inst.shared();
     let n = name.clone();
-    blocking(move || Ok(instance.plugins().delete(&n, None)?)).await?;
+    blocking(move || {
+        let users = instance
+            .indexes()
+            .ok()
+            .map(|ix| ix.users_of(&n))
+            .filter(|u| !u.is_empty());
+        Ok(instance
+            .plugins()
+            .delete(&n, users.map(|u| format!("index {}", u.join(", index "))))?)
+    })
+    .await?;
     Ok(Json(json!({ "name": name })))
 }
 

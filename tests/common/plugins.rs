@@ -75,6 +75,30 @@ pub fn extractor(body: &str) -> Vec<u8> {
     )
 }
 
+/// An extractor whose `extract` and `extract-batch` both return `ok([text(options)])`:
+/// every record gets the index's options (as JSON text) as its one term.
+#[allow(dead_code)]
+pub fn echo_options_extractor() -> Vec<u8> {
+    let template = include_str!("../fixtures/plugins/extractor.wat")
+        .replace(
+            "(i32.store offset=8 (local.get $t) (i32.load (local.get $e)))",
+            "(i32.store offset=8 (local.get $t) (local.get $op))",
+        )
+        .replace(
+            "(i32.store offset=12 (local.get $t) (i32.load offset=4 (local.get $e)))",
+            "(i32.store offset=12 (local.get $t) (local.get $ol))",
+        )
+        .replace(
+            "{EXTRACT_BODY}",
+            &ECHO_KEY.replace("$kp", "$op").replace("$kl", "$ol"),
+        );
+    componentize(
+        wat::parse_str(template).expect("fixture WAT"),
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/wit")),
+        "extractor",
+    )
+}
+
 /// A valid component of a world that is not a plugin world.
 pub fn foreign_component() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");

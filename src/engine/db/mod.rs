@@ -46,6 +46,7 @@ pub use read::{DbIterator, Snapshot};
 pub use stats::{QuarantinedTable, Stats, TableStats};
 pub use verify::{FileCheck, VerifyReport};
 pub use version::Version;
+pub use write::PendingCommit;
 use write::{LeaderState, WriteQueue};
 
 /// Counters of the write path.
@@ -173,28 +174,53 @@ impl Db {
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<SeqNo> {
         let mut batch = WriteBatch::new();
         batch.put(key, value);
-        self.write(batch)
+        self.write_batch(batch)
     }
 
     /// Deletes `key` by writing a tombstone.
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<SeqNo> {
         let mut batch = WriteBatch::new();
         batch.delete(key);
-        self.write(batch)
+        self.write_batch(batch)
     }
 
     /// Applies every operation of `batch` atomically. Returns the sequence number of its
     /// last operation (an empty batch returns the latest sequence number).
+    ///
+    /// The same as [`submit`](Db::submit) followed by [`PendingCommit::wait`].
     pub fn write_batch(&self, batch: WriteBatch) -> Result<SeqNo> {
-        self.write(batch)
+        self.submit(batch)?.wait()
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<SeqNo> {
+    /// Queues `batch` for commit and returns without waiting. Batches are committed in
+    /// the order they were submitted (also relative to `write_batch` calls that return
+    /// later): a batch submitted after another gets higher sequence numbers. Validation
+    /// errors (key/value too large, not UTF-8, batch too large) and a closed or read-only
+    /// (poisoned) database are reported here; a failure to commit, by
+    /// [`PendingCommit::wait`].
+    ///
+    /// This lets a caller order its writes under a lock of its own and wait for them
+    /// after releasing it, while concurrent writers still share WAL appends and fsyncs.
+    /// Nothing is committed until someone waits: the caller's `wait` (or the drop of the
+    /// [`PendingCommit`], which waits too), another writer's, or a [`barrier`](Db::barrier).
+    /// An empty batch commits nothing; its `wait` returns the latest sequence number at
+    /// the time of the submit.
+    pub fn submit(&self, batch: WriteBatch) -> Result<PendingCommit> {
         batch.validate()?;
         if batch.is_empty() {
-            return Ok(self.inner.visible_seq.load(Ordering::Acquire));
+            return Ok(PendingCommit::ready(self.inner.visible_seq()));
         }
-        self.inner.write(batch)
+        let write = self.inner.submit(batch)?;
+        Ok(PendingCommit::queued(self.clone(), write))
+    }
+
+    /// Returns once every batch submitted before the call is committed or has failed
+    /// (committing them if no other writer is), so reads after it see every one that
+    /// succeeded. Each batch's own outcome is reported by its [`PendingCommit`]; this
+    /// fails only if the database is closed or read-only (poisoned) afterwards.
+    pub fn barrier(&self) -> Result<()> {
+        self.inner.drain_queue();
+        self.inner.check_open()
     }
 
     /// The value of `key`, or `None` if it is absent or deleted.
@@ -356,6 +382,8 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Batches submitted but not yet waited for are committed, not refused later.
+        self.drain_queue();
         let flushed = if self.poisoned.lock().is_none() {
             self.flush_and_wait()
         } else {

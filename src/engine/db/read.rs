@@ -224,6 +224,7 @@ fn iter_bounds(
     start: Bound<&[u8]>,
     end: Bound<&[u8]>,
 ) -> Result<DbIterator> {
+    super::super::stats::ReadCounters::bump(&inner.counters.range_reads);
     let version = inner.current_version();
     let lo: &[u8] = match start {
         Bound::Included(k) | Bound::Excluded(k) => k,

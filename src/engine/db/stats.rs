@@ -55,6 +55,9 @@ pub struct Stats {
     pub bloom_true_positives: u64,
     /// Point lookups that passed a bloom filter but missed.
     pub bloom_false_positives: u64,
+    /// Range reads (iterators over keys) opened: scans, prefix reads, index range
+    /// queries. An equality query opens none.
+    pub range_reads: u64,
     /// Write batches acknowledged since open.
     pub writes: u64,
     /// Group commits (WAL appends) since open; `writes / wal_appends` is the mean group.
@@ -139,6 +142,7 @@ impl super::Inner {
             bloom_negatives: C::load(&self.counters.bloom_negatives),
             bloom_true_positives: C::load(&self.counters.bloom_true_positives),
             bloom_false_positives: C::load(&self.counters.bloom_false_positives),
+            range_reads: C::load(&self.counters.range_reads),
             writes: self.write_counters.writes.load(Relaxed),
             wal_appends: self.write_counters.wal_appends.load(Relaxed),
             wal_syncs: self.write_counters.wal_syncs.load(Relaxed),

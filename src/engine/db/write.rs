@@ -1,11 +1,20 @@
 //! The write path: group commit, memtable rotation and write stalls.
 //!
-//! Writers queue their batches; the first writer that finds no leader becomes the
+//! A write is two steps. [`Db::submit`] queues the batch, which fixes its place in the
+//! commit order; [`PendingCommit::wait`] waits for its outcome. A caller can so order its
+//! writes under a lock of its own and wait for them outside it.
+//!
+//! Waiting is what drives commits: the first waiter that finds no leader becomes the
 //! leader, takes every batch queued so far as one group, assigns them consecutive
 //! sequence numbers, appends the group to the WAL with one `write` (and, under
 //! `SyncPolicy::Always`, one fsync), inserts it into the active memtable and only then
-//! publishes the group's last sequence number to readers. Writers that queued meanwhile
-//! form the next group, so under concurrency one fsync serves many writes.
+//! publishes the group's last sequence number to readers. Batches queued meanwhile form
+//! the next group, so under concurrency one fsync serves many writes.
+//!
+//! Every queued batch therefore needs someone to wait for it. Its [`PendingCommit`] is
+//! that someone: dropping one without calling `wait` waits all the same (and may lead),
+//! so a queued batch is never left behind. [`Db::barrier`] and closing the database also
+//! lead until the queue they found is committed, which covers a leaked `PendingCommit`.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -13,13 +22,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::super::error::{Error, Result};
 use super::super::options::{Options, SyncPolicy};
 use super::super::types::{BatchOp, SeqNo, ValueKind, WriteBatch};
 use super::super::wal::{self, WalWriter};
-use super::{Inner, Version};
+use super::{Db, Inner, Version};
 
 /// A batch waiting in the queue, and the slot for its outcome.
 pub(super) struct PendingWrite {
@@ -32,6 +41,11 @@ pub(super) struct PendingWrite {
 pub(super) struct WriteQueue {
     pending: VecDeque<Arc<PendingWrite>>,
     leader_active: bool,
+    /// Batches ever queued.
+    submitted: u64,
+    /// Batches ever given their outcome. Groups are taken from the front of the queue
+    /// and committed one at a time, so these are exactly the first `finished` queued.
+    finished: u64,
     /// Batches in the last group committed.
     last_group: usize,
     /// Duration of the last WAL fsync.
@@ -73,36 +87,70 @@ impl LeaderState {
 }
 
 impl Inner {
-    /// Commits `batch` (already validated and non-empty) and returns its last sequence
-    /// number.
-    pub(super) fn write(&self, batch: WriteBatch) -> Result<SeqNo> {
-        let me = Arc::new(PendingWrite {
+    /// Queues `batch` (already validated and non-empty) behind every batch queued before
+    /// it. Its sequence numbers are assigned in this order when a leader commits it.
+    pub(super) fn submit(&self, batch: WriteBatch) -> Result<Arc<PendingWrite>> {
+        self.check_open()?;
+        let write = Arc::new(PendingWrite {
             batch,
             result: Mutex::new(None),
         });
         let mut queue = self.queue.lock();
-        queue.pending.push_back(Arc::clone(&me));
+        queue.submitted += 1;
+        queue.pending.push_back(Arc::clone(&write));
         if queue.leader_active {
             self.gather_cv.notify_one();
         }
+        Ok(write)
+    }
+
+    /// Waits for the outcome of a queued batch, leading group commits whenever no other
+    /// writer does, and returns its last sequence number.
+    pub(super) fn wait_for(&self, write: &Arc<PendingWrite>) -> Result<SeqNo> {
+        let mut queue = self.queue.lock();
         loop {
-            if let Some(result) = me.result.lock().take() {
+            if let Some(result) = write.result.lock().take() {
                 return result;
             }
-            if !queue.leader_active {
-                break;
+            if queue.leader_active {
+                self.queue_cv.wait(&mut queue);
+            } else {
+                self.lead(&mut queue, Some(write));
             }
-            self.queue_cv.wait(&mut queue);
         }
+    }
+
+    /// Returns once every batch queued before the call has its outcome, leading group
+    /// commits whenever no other writer does.
+    pub(super) fn drain_queue(&self) {
+        let mut queue = self.queue.lock();
+        let target = queue.submitted;
+        while queue.finished < target {
+            if queue.leader_active {
+                self.queue_cv.wait(&mut queue);
+            } else {
+                self.lead(&mut queue, None);
+            }
+        }
+    }
+
+    /// Commits every queued batch as one group. Called with the queue locked and no
+    /// leader active; returns with the queue locked again, every batch of the group given
+    /// its outcome and the waiters woken.
+    ///
+    /// `own` is the caller's batch, if it has one: on failure it gets the error itself,
+    /// the rest of the group a copy (see [`group_error`]).
+    fn lead(&self, queue: &mut MutexGuard<'_, WriteQueue>, own: Option<&Arc<PendingWrite>>) {
+        // No leader means every unfinished batch is in the queue, so the caller's batch
+        // (or the batches a drain waits for) are in this group.
+        debug_assert!(!queue.pending.is_empty(), "a leader with nothing to commit");
         queue.leader_active = true;
-        self.gather(&mut queue);
+        self.gather(queue);
         let group: Vec<Arc<PendingWrite>> = queue.pending.drain(..).collect();
         queue.last_group = group.len();
-        drop(queue);
 
-        let outcome = self.commit_group(&group);
+        let outcome = MutexGuard::unlocked(queue, || self.commit_group(&group));
 
-        let mut queue = self.queue.lock();
         match outcome {
             Ok(seqs) => {
                 for (p, seq) in group.iter().zip(seqs) {
@@ -110,18 +158,17 @@ impl Inner {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
                 for p in &group {
-                    *p.result.lock() = Some(Err(Error::Poisoned(message.clone())));
+                    *p.result.lock() = Some(Err(group_error(&e)));
                 }
-                *me.result.lock() = Some(Err(e));
+                if let Some(own) = own {
+                    *own.result.lock() = Some(Err(e));
+                }
             }
         }
+        queue.finished += group.len() as u64;
         queue.leader_active = false;
         self.queue_cv.notify_all();
-        drop(queue);
-        let outcome = me.result.lock().take();
-        outcome.unwrap_or_else(|| Err(Error::Poisoned("write outcome lost".into())))
     }
 
     /// Under `SyncPolicy::Always`, waits briefly for writers to join a group that is
@@ -132,7 +179,7 @@ impl Inner {
     /// the queue, and wait a whole fsync more. Waiting up to half an fsync for them
     /// (never more than `MAX_GATHER_WAIT`) lets one fsync serve them all. A shrinking
     /// load corrects itself: a group that times out sets the next, smaller target.
-    fn gather(&self, queue: &mut parking_lot::MutexGuard<'_, WriteQueue>) {
+    fn gather(&self, queue: &mut MutexGuard<'_, WriteQueue>) {
         if self.opts.sync != SyncPolicy::Always || queue.pending.len() >= queue.last_group {
             return;
         }
@@ -348,5 +395,176 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// The error a batch gets when its group failed and it was not the leader's own.
+///
+/// `Error` is not `Clone`. The kinds that tell a caller what the database does next
+/// (closed, read-only, waiting on a failing flush) are kept; anything else (a failed WAL
+/// write, after which the database is read-only) becomes [`Error::Poisoned`].
+fn group_error(e: &Error) -> Error {
+    match e {
+        Error::Closed => Error::Closed,
+        Error::Poisoned(reason) => Error::Poisoned(reason.clone()),
+        Error::Background(reason) => Error::Background(reason.clone()),
+        other => Error::Poisoned(other.to_string()),
+    }
+}
+
+/// A batch queued by [`Db::submit`], whose outcome [`wait`](PendingCommit::wait) returns.
+///
+/// Its place in the commit order was fixed when it was submitted; waiting only learns
+/// the outcome. Dropping it without waiting does not lose the write: the drop waits for
+/// the commit all the same (leading the group commit if no other writer does) and
+/// discards the outcome, logging a failure. That is what keeps queued batches moving:
+/// each one has an owner that waits for it, at the latest when dropped. The handle keeps
+/// the database open until then.
+#[must_use = "dropping a PendingCommit waits for the commit and discards its outcome"]
+pub struct PendingCommit {
+    state: Pending,
+}
+
+enum Pending {
+    /// An empty batch: nothing to commit, the outcome is known.
+    Ready(SeqNo),
+    /// A batch in the write queue (or already committed, its outcome in its slot).
+    Queued { db: Db, write: Arc<PendingWrite> },
+    /// `wait` took the outcome.
+    Taken,
+}
+
+impl PendingCommit {
+    pub(super) fn ready(seq: SeqNo) -> Self {
+        PendingCommit {
+            state: Pending::Ready(seq),
+        }
+    }
+
+    pub(super) fn queued(db: Db, write: Arc<PendingWrite>) -> Self {
+        PendingCommit {
+            state: Pending::Queued { db, write },
+        }
+    }
+
+    /// Waits until the batch is committed and returns what
+    /// [`write_batch`](Db::write_batch) would have: the sequence number of its last
+    /// operation, or why it could not be committed. The caller may become the leader of
+    /// a group commit meanwhile, committing other writers' batches with its own.
+    pub fn wait(mut self) -> Result<SeqNo> {
+        match std::mem::replace(&mut self.state, Pending::Taken) {
+            Pending::Ready(seq) => Ok(seq),
+            Pending::Queued { db, write } => db.inner.wait_for(&write),
+            Pending::Taken => Err(Error::Poisoned("write outcome lost".into())),
+        }
+    }
+}
+
+impl Drop for PendingCommit {
+    fn drop(&mut self) {
+        if let Pending::Queued { db, write } = std::mem::replace(&mut self.state, Pending::Taken) {
+            if let Err(e) = db.inner.wait_for(&write) {
+                tracing::warn!(error = %e, "a write nobody waited for failed");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            Pending::Ready(_) => "ready",
+            Pending::Queued { .. } => "queued",
+            Pending::Taken => "taken",
+        };
+        f.debug_struct("PendingCommit")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::options::{Options, SyncPolicy};
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Db {
+        let opts = Options {
+            sync: SyncPolicy::Never,
+            ..Options::default()
+        };
+        Db::open(dir, opts).expect("open")
+    }
+
+    fn one_put(key: &str) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(key, b"v");
+        batch
+    }
+
+    /// Nothing left queued, no leader left behind, every batch accounted for.
+    fn assert_settled(db: &Db) {
+        let queue = db.inner.queue.lock();
+        assert!(queue.pending.is_empty());
+        assert!(!queue.leader_active);
+        assert_eq!(queue.submitted, queue.finished);
+    }
+
+    #[test]
+    fn waits_drops_and_barriers_leave_the_queue_settled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open(dir.path());
+        let a = db.submit(one_put("a")).expect("submit");
+        let b = db.submit(one_put("b")).expect("submit");
+        assert_eq!(db.inner.queue.lock().pending.len(), 2);
+        drop(b);
+        assert_settled(&db);
+        assert_eq!(a.wait().expect("a was committed by b's drop"), 1);
+
+        let _held = db.submit(one_put("c")).expect("submit");
+        db.barrier().expect("barrier");
+        assert_settled(&db);
+        assert_eq!(db.inner.queue.lock().finished, 3);
+    }
+
+    #[test]
+    fn a_read_only_database_refuses_submits_and_fails_queued_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open(dir.path());
+        let queued: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|k| db.submit(one_put(k)).expect("submit"))
+            .collect();
+        *db.inner.poisoned.lock() = Some("test: the WAL failed".into());
+
+        assert!(matches!(
+            db.submit(one_put("d")),
+            Err(Error::Poisoned(reason)) if reason == "test: the WAL failed"
+        ));
+        // Whichever batch leads the group, each gets the same kind of error.
+        for p in queued.into_iter().rev() {
+            assert!(matches!(p.wait(), Err(Error::Poisoned(_))));
+        }
+        assert!(matches!(db.barrier(), Err(Error::Poisoned(_))));
+        assert_settled(&db);
+        assert_eq!(db.last_seq(), 0);
+    }
+
+    #[test]
+    fn a_failed_group_keeps_the_kind_of_error_for_every_batch() {
+        assert!(matches!(group_error(&Error::Closed), Error::Closed));
+        assert!(matches!(
+            group_error(&Error::Background("flush".into())),
+            Error::Background(m) if m == "flush"
+        ));
+        assert!(matches!(
+            group_error(&Error::Poisoned("wal".into())),
+            Error::Poisoned(m) if m == "wal"
+        ));
+        let io = Error::io("wal/1.wal", std::io::Error::other("disk full"));
+        assert!(matches!(
+            group_error(&io),
+            Error::Poisoned(m) if m.contains("disk full")
+        ));
     }
 }

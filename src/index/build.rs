@@ -81,6 +81,9 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
     // A build resumed after a restart starts from nothing.
     delete_prefixes(db, &[gen.prefix.clone(), gen.skip_prefix()], task)?;
     assign_ids(ix, gen, task)?;
+    // Every record has a doc id now: the ids to go through are known before the first
+    // round (which reports its progress without a total).
+    task.progress(0, shared.writer.lock().next_id.saturating_sub(1));
 
     let mut appender = Appender::default();
     let mut after = 0u64;

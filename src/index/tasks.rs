@@ -76,10 +76,11 @@ impl Task {
         i
     }
 
-    /// Records progress.
+    /// Records progress; a `total` of 0 keeps the total known so far.
     pub fn progress(&self, done: u64, total: u64) {
         let mut i = self.info.lock();
         i.done = done;
+        let total = if total == 0 { i.total } else { total };
         i.total = total.max(done);
     }
 
@@ -179,5 +180,27 @@ impl Tasks {
         for t in self.all.lock().values() {
             t.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_keeps_the_known_total() {
+        let tasks = Tasks::default();
+        let task = tasks.start("build", "by_city", 1);
+        task.progress(0, 1000);
+        task.progress(300, 0);
+        let i = task.info();
+        assert_eq!((i.done, i.total), (300, 1000));
+        task.progress(1200, 0);
+        assert_eq!((task.info().done, task.info().total), (1200, 1200));
+        task.progress(1500, 1400);
+        assert_eq!((task.info().done, task.info().total), (1500, 1500));
+        task.finish(Ok(()));
+        let i = task.info();
+        assert_eq!((i.state, i.done, i.total), (TaskState::Done, 1500, 1500));
     }
 }

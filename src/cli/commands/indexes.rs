@@ -303,8 +303,9 @@ fn duration(ms: u64) -> String {
 
 /// How a task's progress is shown while it runs.
 enum Progress {
-    /// A bar on standard error.
-    Bar(ProgressBar),
+    /// A bar on standard error (a spinner while the total is not known yet); whether
+    /// it shows the bar.
+    Bar(ProgressBar, bool),
     /// A line on standard error every [`LINE_INTERVAL`].
     Lines(Instant),
 }
@@ -314,23 +315,22 @@ impl Progress {
         if !bar || task.is_finished() {
             return Progress::Lines(Instant::now());
         }
-        let style = ProgressStyle::with_template(
-            "{msg} [{wide_bar}] {pos}/{len} {prefix} ({percent}%, {elapsed})",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = ProgressBar::with_draw_target(Some(task.total), ProgressDrawTarget::stderr())
-            .with_style(style)
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+            .with_style(spinner_style())
             .with_message(doing(task));
-        bar.enable_steady_tick(Duration::from_millis(250));
-        let mut progress = Progress::Bar(bar);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let mut progress = Progress::Bar(bar, false);
         progress.update(task);
         progress
     }
 
     fn update(&mut self, task: &TaskInfo) {
         match self {
-            Progress::Bar(bar) => {
+            Progress::Bar(bar, with_total) => {
+                if task.total > 0 && !*with_total {
+                    bar.set_style(bar_style());
+                    *with_total = true;
+                }
                 bar.set_length(task.total.max(task.done));
                 bar.set_position(task.done);
                 bar.set_prefix(task.unit.clone());
@@ -346,10 +346,22 @@ impl Progress {
     }
 
     fn finish(self) {
-        if let Progress::Bar(bar) = self {
+        if let Progress::Bar(bar, _) = self {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Before the total is known.
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} {prefix} ({percent}%, {elapsed})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// `users:*` for a prefix, `*` for every key.

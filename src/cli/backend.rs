@@ -3,6 +3,9 @@
 //! same operations, so command parsing and output are shared; [`show`] renders a value
 //! the same way for both.
 
+use std::sync::Arc;
+
+use crate::instance::Instance;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
@@ -48,6 +51,8 @@ pub struct Verified {
     pub ok: bool,
     /// One entry per file.
     pub files: Vec<FileCheck>,
+    /// One entry per index (over HTTP; the embedded REPL opens no indexes).
+    pub indexes: Vec<crate::cli::client::VerifiedIndex>,
 }
 
 /// One file of a [`Verified`].
@@ -122,15 +127,18 @@ pub fn show(value: &ValueOut) -> String {
     }
 }
 
-/// A database opened by this process.
+/// An instance opened by this process: writes go through its indexes (if the
+/// directory has any), so the REPL keeps them as consistent as the server does.
 pub struct Embedded {
+    instance: Arc<Instance>,
     db: Db,
 }
 
 impl Embedded {
-    /// The backend over `db`.
-    pub fn new(db: Db) -> Self {
-        Embedded { db }
+    /// The backend over `instance`.
+    pub fn new(instance: Arc<Instance>) -> Self {
+        let db = instance.db().clone();
+        Embedded { instance, db }
     }
 }
 
@@ -140,16 +148,19 @@ impl Backend for Embedded {
     }
 
     fn get(&self, key: &str) -> Result<Option<ValueOut>> {
+        if crate::index::keys::is_internal(key.as_bytes()) {
+            return Err(crate::index::IndexError::ReservedKey.into());
+        }
         Ok(self.db.get(key)?.map(ValueOut::Bytes))
     }
 
     fn set(&self, key: &str, value: &str) -> Result<()> {
-        self.db.put(key, value.as_bytes())?;
+        self.instance.put(key, value.as_bytes())?;
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.db.delete(key)?;
+        self.instance.delete(key)?;
         Ok(())
     }
 
@@ -161,12 +172,17 @@ impl Backend for Embedded {
                 BatchOp::Delete { key } => batch.delete(key),
             };
         }
-        self.db.write_batch(batch)?;
+        self.instance.write(batch)?;
         Ok(())
     }
 
     fn scan(&self, prefix: &str) -> Result<Entries<'_>> {
-        let iter = self.db.iter_prefix(prefix)?;
+        // Index records (keys under U+0000) are not the user's.
+        let iter = if prefix.is_empty() {
+            self.db.iter_range(crate::index::keys::FIRST_USER_KEY..)?
+        } else {
+            self.db.iter_prefix(prefix)?
+        };
         Ok(Box::new(iter.map(|item| {
             let (key, value) = item?;
             Ok((key, ValueOut::Bytes(value)))
@@ -174,7 +190,7 @@ impl Backend for Embedded {
     }
 
     fn keys(&self) -> Result<Keys<'_>> {
-        let iter = self.db.iter()?;
+        let iter = self.db.iter_range(crate::index::keys::FIRST_USER_KEY..)?;
         Ok(Box::new(iter.map(|item| Ok(item?.0))))
     }
 
@@ -213,6 +229,7 @@ impl Backend for Embedded {
                     error: f.error,
                 })
                 .collect(),
+            indexes: Vec::new(),
         })
     }
 }
@@ -329,6 +346,7 @@ impl Backend for Remote {
                     error: f.error,
                 })
                 .collect(),
+            indexes: report.indexes,
         })
     }
 }

@@ -137,6 +137,27 @@ pub struct Verified {
     pub ok: bool,
     /// One entry per file checked.
     pub files: Vec<VerifiedFile>,
+    /// One entry per index checked against the records (none from the embedded REPL).
+    #[serde(default)]
+    pub indexes: Vec<VerifiedIndex>,
+}
+
+/// One index of a [`Verified`] report.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VerifiedIndex {
+    /// The index.
+    pub index: String,
+    /// Records in its scope.
+    pub records: u64,
+    /// Postings whose record is live.
+    pub live_postings: u64,
+    /// Postings of records since updated or deleted (a rebuild drops them).
+    pub dead_postings: u64,
+    /// Differences found.
+    pub problem_count: u64,
+    /// The first differences.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// One file of a [`Verified`] report.

@@ -31,13 +31,11 @@ pub mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use self::backend::{Backend, Embedded, Remote};
+use self::backend::{Embedded, Remote};
 use self::client::{Client, DEFAULT_URL};
 use self::commands::Request;
-use crate::engine::{Db, Options};
 
 /// Command-line arguments of `lsm`.
 #[derive(Debug, Parser)]
@@ -553,11 +551,18 @@ fn run_repl(
             repl::run(Box::new(Remote::new(client)))?
         }
         None => {
-            let db = Db::open(&data_dir, Options::default())
-                .with_context(|| format!("opening {}", data_dir.display()))?;
-            let backend: Box<dyn Backend> = Box::new(Embedded::new(db.clone()));
-            let failures = repl::run(backend)?;
-            db.close().context("closing the database")?;
+            // The embedded default instance on `data_dir`: its indexes (if any) are
+            // opened and kept up to date by the REPL's writes.
+            let mut config = crate::config::Config::embedded_default();
+            config.instances[0].data_dir = data_dir.clone();
+            let instances = crate::instance::Instances::open(&config);
+            let instance = instances
+                .default_instance()
+                .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
+            let failures = repl::run(Box::new(Embedded::new(instance)))?;
+            if let Some((_, e)) = instances.close().into_iter().next() {
+                anyhow::bail!("closing the database: {e}");
+            }
             failures
         }
     };

@@ -297,8 +297,33 @@ pub(super) fn print_verified(report: &Verified, out: &mut dyn Write) -> Result<b
             Some(e) => writeln!(out, "BAD  {} {}: {e}", f.kind, f.path)?,
         }
     }
+    for ix in &report.indexes {
+        if ix.problem_count == 0 {
+            writeln!(
+                out,
+                "ok   index {} ({} records, {} live postings, {} dead)",
+                ix.index, ix.records, ix.live_postings, ix.dead_postings
+            )?;
+        } else {
+            writeln!(
+                out,
+                "BAD  index {}: {} problems",
+                ix.index, ix.problem_count
+            )?;
+            for p in &ix.problems {
+                writeln!(out, "       {p}")?;
+            }
+        }
+    }
     if report.ok {
-        writeln!(out, "OK ({} files verified)", report.files.len())?;
+        match report.indexes.len() {
+            0 => writeln!(out, "OK ({} files verified)", report.files.len())?,
+            n => writeln!(
+                out,
+                "OK ({} files and {n} indexes verified)",
+                report.files.len()
+            )?,
+        }
     }
     Ok(report.ok)
 }

@@ -37,6 +37,8 @@ pub fn execute(client: &Client, args: QueryArgs, out: &mut dyn Write) -> Result<
                 out.flush()?;
                 eprintln!("plan: {}", serde_json::to_string_pretty(plan)?);
             }
+            // The plan is printed once; later pages need not make it.
+            body.remove("explain");
         }
         for result in &page.results {
             writeln!(out, "{result}")?;

@@ -419,6 +419,22 @@ impl Indexes {
         self.start_build(name, def, None, "rebuild")
     }
 
+    /// Rebuilds every index (a manual compaction's second half: rebuilds drop dead
+    /// postings). Failures are logged; the tasks started are returned.
+    pub fn rebuild_all(&self) -> Vec<TaskInfo> {
+        let names: Vec<String> = self.set().entries.keys().cloned().collect();
+        names
+            .iter()
+            .filter_map(|name| match self.rebuild(name) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!(index = %name, error = %e, "cannot rebuild");
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// Rebuilds every index whose extractor is the plugin `plugin` (after a new version
     /// of it was uploaded); each is swapped in when built.
     pub fn plugin_replaced(&self, plugin: &str) -> Vec<TaskInfo> {
@@ -511,8 +527,8 @@ impl Indexes {
     fn info_of(&self, _name: &str, e: &Entry) -> Option<IndexInfo> {
         let def = e.def()?.clone();
         let (skipped, skipped_sample) = match &e.ready {
-            Some(g) if g.def.on_error == OnError::Skip => self.skipped(g),
-            _ => (0, Vec::new()),
+            Some(g) => self.skipped(g),
+            None => (0, Vec::new()),
         };
         Some(IndexInfo {
             def,

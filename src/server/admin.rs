@@ -74,27 +74,35 @@ pub async fn require_token(
 }
 
 /// `POST /admin/compact`: flushes the memtable and compacts every table into the
-/// bottom level, then answers with the table counts before and after.
+/// bottom level, then answers with the table counts before and after. Every index is
+/// then rebuilt in the background (`index_rebuilds`: the tasks), which drops its dead
+/// postings; the indexes keep serving meanwhile.
 #[utoipa::path(post, path = "/db/{instance}/admin/compact", tag = "admin",
     params(("instance" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, description = "`{\"instance\", \"tables_before\", \"tables_after\", \"duration_ms\"}`"),
+    responses((status = 200, description = "`{\"instance\", \"tables_before\", \"tables_after\", \"duration_ms\", \"index_rebuilds\"}`"),
         (status = 401, description = "Missing or wrong admin token", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn compact(inst: Inst) -> ApiResult<Json<Value>> {
     let name = inst.name().to_string();
     let started = Instant::now();
-    let (before, after) = blocking(move || {
+    let (before, after, rebuilds) = blocking(move || {
         let before = inst.db().stats().tables;
         inst.db().compact()?;
-        Ok((before, inst.db().stats().tables))
+        let after = inst.db().stats().tables;
+        let rebuilds = match inst.indexes() {
+            Ok(ix) => ix.rebuild_all(),
+            Err(_) => Vec::new(),
+        };
+        Ok((before, after, rebuilds))
     })
     .await?;
-    tracing::info!(instance = %name, before, after, "manual compaction done");
+    tracing::info!(instance = %name, before, after, index_rebuilds = rebuilds.len(), "manual compaction done");
     Ok(Json(json!({
         "instance": name,
         "tables_before": before,
         "tables_after": after,
         "duration_ms": started.elapsed().as_millis() as u64,
+        "index_rebuilds": rebuilds,
     })))
 }
 

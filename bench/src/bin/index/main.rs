@@ -290,7 +290,17 @@ fn latency_table(out: &mut String, results: &[Measured], pick: impl Fn(&Measured
     }
 }
 
+/// The first three fields of `/proc/loadavg`: other work on the machine skews the
+/// figures, so the report shows it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
 fn report(
+    load_before: &str,
     args: &Args,
     corpus: &Corpus,
     w: &Workloads,
@@ -311,6 +321,11 @@ fn report(
         sysinfo::cpu_model(),
         sysinfo::memory_gib().map_or_else(|| "unknown".into(), |g| format!("{g:.1} GiB")),
         sysinfo::kernel()
+    );
+    let _ = writeln!(
+        out,
+        "- load average (1, 5, 15 min) before the run: {load_before}, after: {}",
+        load_average()
     );
     let _ = writeln!(
         out,
@@ -441,6 +456,7 @@ fn main() -> Result<()> {
         .filter(|k| args.only.is_empty() || args.only.contains(k))
         .collect();
 
+    let load_before = load_average();
     let started = Instant::now();
     eprintln!("generating {} documents", args.docs);
     let corpus = Corpus::generate(args.docs, args.seed)?;
@@ -487,7 +503,15 @@ fn main() -> Result<()> {
     }
     print!(
         "{}",
-        report(&args, &corpus, &w, &results, base.path(), started.elapsed())
+        report(
+            &load_before,
+            &args,
+            &corpus,
+            &w,
+            &results,
+            base.path(),
+            started.elapsed()
+        )
     );
     Ok(())
 }

@@ -132,7 +132,9 @@ fn time_queries(
 ) -> Result<Latency> {
     for q in queries.iter().take(warmup) {
         let hits = ask(s, q, limit)?;
-        corpus.check(q, limit, &hits)?;
+        corpus
+            .check(q, limit, &hits)
+            .with_context(|| format!("{}: wrong answer", s.name()))?;
     }
     // 100 ns to 100 s, 3 significant digits.
     let mut hist = Histogram::<u64>::new_with_bounds(100, 100_000_000_000, 3).expect("bounds");
@@ -147,11 +149,10 @@ fn time_queries(
             .check(q, limit, &hits)
             .with_context(|| format!("{}: wrong answer", s.name()))?;
     }
-    let n = queries.len().max(1) as u32;
     Ok(Latency {
         p50: Duration::from_nanos(hist.value_at_quantile(0.50)),
         p99: Duration::from_nanos(hist.value_at_quantile(0.99)),
-        mean: total / n,
+        mean: total.div_f64(queries.len() as f64),
         qps: queries.len() as f64 / total.as_secs_f64(),
     })
 }
@@ -446,6 +447,7 @@ fn main() -> Result<()> {
     ensure!(args.docs > 0, "--docs must be at least 1");
     ensure!(args.batch > 0, "--batch must be at least 1");
     ensure!(args.limit > 0, "--limit must be at least 1");
+    ensure!(args.queries > 0, "--queries must be at least 1");
     ensure!(
         (1..=corpus::AGES.1 - corpus::AGES.0 + 1).contains(&args.age_span),
         "--age-span must be 1..={}",

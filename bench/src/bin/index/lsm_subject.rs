@@ -1,8 +1,7 @@
-//! PLACEHOLDER: where the lsm subjects plug in once `lsm::index` is on main.
+//! PLACEHOLDER: where the lsm subjects plug in. They are not written yet.
 //!
 //! Nothing here runs. [`LsmSubject`] has no [`Subject`](crate::subject::Subject)
-//! implementation and `SubjectKind` (subject.rs) does not list it: the index API it
-//! needs is still being written. To add the subjects:
+//! implementation and `SubjectKind` (subject.rs) does not list it. To add the subjects:
 //!
 //! 1. implement `Subject` for `LsmSubject` with the index API;
 //! 2. add `SubjectKind::LsmNative` (`lsm-native`) and `SubjectKind::LsmWasm`
@@ -11,14 +10,14 @@
 //!
 //! The two subjects expected, identical except for the extractor:
 //!
-//! - `lsm-native`: an `lsm::engine::Db` with two indexes whose extractors are the
-//!   built-in `json_path` ([`ExtractorSpec::JsonPath`], `lsm::extractor::native`):
-//!   `$.city` queried by equality and `$.age` queried by range (`gte`/`lt`; the term
-//!   encoding in `lsm::index::term` keeps numbers in numeric order).
+//! - `lsm-native`: an `lsm::instance::Instance` (its `Indexes` keep the index records
+//!   in the same engine writes as the documents) with two indexes, scope `users:`:
+//!   `by_city`, type `equality`, and `by_age`, type `range`, both with the built-in
+//!   `json_path` extractor ([`ExtractorSpec::JsonPath`]) on `$.city` and `$.age`.
 //! - `lsm-wasm`: the same two indexes with [`ExtractorSpec::Custom`] extractors: the
 //!   standard `json_path` WebAssembly component (`extractors/dist/json_path.wasm`,
-//!   built by `extractors/build.sh`), uploaded to the database's plugin store and
-//!   called through `lsm::plugin::WasmExtractor` with `{"path": "$.city"}` and
+//!   built by `extractors/build.sh`), put in the instance's plugin store and called
+//!   through `lsm::plugin::WasmExtractor` with `{"path": "$.city"}` and
 //!   `{"path": "$.age"}` as options. It measures what extraction through the component
 //!   costs at ingest; its queries read the same kind of index as `lsm-native`'s. When
 //!   the component is not built, the subject must be skipped with a note, as
@@ -27,15 +26,21 @@
 //! To be comparable with the SQLite subject (WAL, `synchronous=NORMAL`, 64 MiB cache
 //! by default):
 //!
-//! - open with `SyncPolicy::Never` (or `Periodic`): writes reach the OS, no fsync per
-//!   write; block cache `Config::cache_bytes`; the memtable size of `lsm-bench`
-//!   (32 MiB);
-//! - create both indexes on the empty database, before the ingest, so the index
-//!   entries are written with the documents, as SQLite maintains its indexes;
+//! - open with `sync = never` (`SyncPolicy::Never`) or `periodic`: writes reach the
+//!   OS, no fsync per write; block cache `Config::cache_bytes`; the memtable size of
+//!   `lsm-bench` (32 MiB);
+//! - create both indexes on the empty instance and wait for their build tasks, before
+//!   the ingest, so the index entries are written with the documents, as SQLite
+//!   maintains its indexes;
 //! - `ingest`: one atomic write batch per call (the harness passes `--batch` documents);
-//! - `query_city` / `query_city_age`: the first page of `limit` keys from the index,
-//!   the AND done by the engine (not by filtering documents here), and each key's
-//!   stored value read and returned in the `Hit`, as SQLite returns `value`;
+//! - `query_city`: a `term` query on `by_city`; `query_city_age`: the `and` of that
+//!   and a `range` (`gte` lo, `lt` hi) on `by_age`, the AND done by the index (not by
+//!   filtering documents here). Each result carries its stored value, as SQLite's
+//!   answer carries `value`; results come in doc id order, which for this ingest is
+//!   SQLite's rowid order;
+//! - the check queries ask with no limit (`usize::MAX`): above the query limit of the
+//!   index API (10,000 by default, and a city has about 10,000 documents at 1M), so
+//!   the subject must follow `next_cursor` page by page for them;
 //! - `notes`: anything the report should show, such as bytes of index records on disk.
 //!
 //! Every answer is checked against the generated documents (`Corpus::check`), so a

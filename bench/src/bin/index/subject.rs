@@ -42,8 +42,8 @@ pub struct Config {
 
 /// The subjects `--only` can name, in the order they run.
 ///
-/// The lsm subjects (`lsm-native`, `lsm-wasm`) join this list once `lsm::index` is on
-/// main; `lsm_subject.rs` describes them. Until then SQLite runs alone.
+/// The lsm subjects (`lsm-native`, `lsm-wasm`) join this list once they are written;
+/// `lsm_subject.rs` describes them. Until then SQLite runs alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum SubjectKind {
     /// SQLite (bundled) with expression indexes on `json_extract`.

@@ -16,10 +16,10 @@
 //! - [`engine`]: the storage engine, which knows nothing of HTTP, JSON, indexes or WASM;
 //! - [`codec`] and [`extractor`]: value codecs and index term extractors, native;
 //! - [`plugin`]: the WebAssembly host, whose plugins implement those two traits;
-//! - [`index`]: secondary indexes (in progress: the key encodings of terms and posting
-//!   blocks);
+//! - [`index`]: secondary indexes: block posting lists kept in the engine with the
+//!   records, indexed queries with stable cursors, background builds;
 //! - [`config`]: `lsm.toml`, checked and mapped to engine options;
-//! - [`instance`]: a named database = engine + codec + plugin store;
+//! - [`instance`]: a named database = engine + codec + plugin store + indexes;
 //! - [`server`]: the HTTP API over the instances;
 //! - [`cli`]: the `lsm` command line (server, client, REPL).
 

@@ -11,8 +11,9 @@
 //!    the set, so its scope gets ids) but do not touch its postings: the build reads
 //!    them in a later round.
 //! 3. **Swap.** When the rounds have caught up, the last one runs under the writer lock
-//!    and the generation becomes the served one in the same step; the previous one is
-//!    deleted in the background.
+//!    and the generation becomes the served one in the same step (skip records of
+//!    records since fixed or deleted are dropped first); the previous one is deleted in
+//!    the background.
 
 use std::sync::Arc;
 
@@ -104,6 +105,7 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
         let docs = db.iter_range(keys::doc_key(after + 1)..keys::doc_key(u64::MAX))?;
         let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
         after = postings_round(db, gen, task, &mut appender, after, &read, docs)?;
+        drop_stale_skips(db, gen)?;
         let mut old = None;
         ix.update_locked(|s| {
             if let Some(e) = s.entries.get_mut(&gen.def.index_name) {
@@ -127,6 +129,32 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
         tracing::info!(index = %gen.def.index_name, generation = gen.number, "index built and swapped in");
         return Ok(());
     }
+}
+
+/// Deletes the skip records of `gen` whose record has been deleted, or rewritten into
+/// one the extractor reads, since the round that skipped it: a round skips records as
+/// its snapshot has them, and writes leave the skip records of a generation being built
+/// alone. Runs in the last round, under the writer lock, so what it leaves is exactly
+/// the records that cannot be indexed when the generation is swapped in.
+fn drop_stale_skips(db: &Db, gen: &Gen) -> Result<()> {
+    let prefix = gen.skip_prefix();
+    let mut batch = WriteBatch::new();
+    for item in db.iter_prefix(&prefix)? {
+        let (skip_key, _) = item?;
+        let key = &skip_key[prefix.len()..];
+        let stale = match db.get(key)? {
+            None => true,
+            Some(value) => matches!(
+                write::extract(gen, &[(key, value.as_slice())], false)?.as_slice(),
+                [Outcome::Terms(_)]
+            ),
+        };
+        if stale {
+            batch.delete(skip_key);
+        }
+    }
+    db.write_batch(batch)?;
+    Ok(())
 }
 
 /// Gives every record in `gen`'s scope that has no doc id one.

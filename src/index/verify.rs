@@ -1,5 +1,7 @@
 //! Index consistency: every posting of a live doc points to a record that still has the
-//! term, and every record in scope is indexed under each of its terms.
+//! term, every record in scope is indexed under each of its terms (or, when the
+//! extractor fails on it, listed as skipped), and only such records are listed as
+//! skipped.
 //!
 //! Two passes over one snapshot. The records pass extracts every record in the scope
 //! and checks that each of its terms' lists holds its doc id, counting how many live
@@ -7,10 +9,11 @@
 //! against the skip table) and counts the postings whose doc is live. Membership plus
 //! equal counts per term means no list holds a live posting it should not.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use super::def::OnError;
 use super::error::Result;
 use super::keys;
 use super::list::{Postings, ReadStats, TermList};
@@ -78,6 +81,7 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
         problems: Vec::new(),
     };
     let mut expected: HashMap<String, u64> = HashMap::new();
+    let mut skipped_keys: HashSet<String> = HashSet::new();
     let mut stats = ReadStats::default();
     let scope_start = if gen.def.scope_prefix.is_empty() {
         keys::FIRST_USER_KEY
@@ -123,8 +127,21 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                     ));
                 }
                 report.skipped += 1;
+                skipped_keys.insert(key);
             }
             None => {}
+        }
+    }
+    if gen.def.on_error == OnError::Skip {
+        let prefix = gen.skip_prefix();
+        for item in snap.iter_prefix(&prefix)? {
+            let (skip_key, _) = item?;
+            let key = &skip_key[prefix.len()..];
+            if !skipped_keys.contains(key) {
+                report.problem(format!(
+                    "record {key:?} is listed as skipped but is indexed or gone"
+                ));
+            }
         }
     }
     for item in snap.iter_prefix(&gen.prefix)? {

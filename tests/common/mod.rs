@@ -3,6 +3,7 @@
 
 pub mod guests;
 pub mod http;
+pub mod indexes;
 pub mod plugins;
 
 use std::path::Path;

@@ -4,9 +4,11 @@
 
 mod common;
 
-use common::indexes::{def, open, query_all, wait_task, wait_tasks};
+use std::time::Instant;
+
+use common::indexes::{assert_internal_records, def, open, query_all, wait_task, wait_tasks};
 use lsm::engine::{Db, Options, SyncPolicy, WriteBatch};
-use lsm::index::{IndexDef, Indexes};
+use lsm::index::{IndexDef, Indexes, TaskState};
 use serde_json::json;
 
 fn fast_options() -> Options {
@@ -73,5 +75,39 @@ fn records_fixed_during_a_build_are_not_left_skipped() {
     );
     let got = query_all(&ix, &json!({"index": "by_city", "term": "Oslo"}), 1000).expect("query");
     assert_eq!(got.len(), keys.len() - keys.len() / 4);
+    ix.close();
+}
+
+/// Dropping an index while a build of it is writing postings leaves none of that
+/// build's records behind.
+#[test]
+fn builds_cancelled_by_a_drop_leave_no_records() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), fast_options()).expect("open");
+    let ix = open(&db);
+    let cities = ["Lisbon", "Oslo", "Porto"];
+    put_all(
+        &ix,
+        (0..20_000u64).map(|n| (format!("k{n:05}"), doc(cities[n as usize % 3], n))),
+    );
+    // A whole build, timed, to spread the drops below over the length of one.
+    let started = Instant::now();
+    let task = ix.create(by_city()).expect("create");
+    wait_task(&ix, task.id);
+    let whole = started.elapsed();
+    ix.drop_api("by_city").expect("drop");
+    wait_tasks(&ix);
+    let mut cancelled = 0;
+    for round in 0..20u32 {
+        let task = ix.create(by_city()).expect("create");
+        std::thread::sleep(whole * round / 16);
+        ix.drop_api("by_city").expect("drop");
+        wait_tasks(&ix);
+        if ix.task(task.id).expect("task").state == TaskState::Cancelled {
+            cancelled += 1;
+        }
+        assert_internal_records(&db, &ix);
+    }
+    assert!(cancelled > 0, "every build finished before its drop");
     ix.close();
 }

@@ -124,7 +124,7 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
         drop(w);
         task.progress(after, after);
         if let Some(o) = old {
-            ix.spawn_drop(&gen.def.index_name, o.number);
+            ix.spawn_drop(&gen.def.index_name, o.number, None);
         }
         tracing::info!(index = %gen.def.index_name, generation = gen.number, "index built and swapped in");
         return Ok(());

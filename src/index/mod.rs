@@ -186,7 +186,7 @@ impl Indexes {
             indexes.reconcile(file)?;
         }
         for (name, generation) in indexes.set().garbage.clone() {
-            indexes.spawn_drop(&name, generation);
+            indexes.spawn_drop(&name, generation, None);
         }
         Ok(indexes)
     }
@@ -387,10 +387,11 @@ impl Indexes {
             started = Some((gen, task));
         })?;
         if let Some(old) = replaced {
-            if let Some(t) = self.shared.tasks.get(old.task) {
+            let build = self.shared.tasks.get(old.task);
+            if let Some(t) = &build {
                 t.cancel();
             }
-            self.spawn_drop(name, old.gen.number);
+            self.spawn_drop(name, old.gen.number, build);
         }
         let (gen, task) = started.ok_or_else(|| self.unknown(name))?;
         let info = task.info();
@@ -486,22 +487,23 @@ impl Indexes {
         self.update(|s| {
             if let Some(e) = s.entries.remove(name) {
                 if let Some(g) = e.ready {
-                    gens.push(g.number);
+                    gens.push((g.number, None));
                 }
                 if let Some(b) = e.building {
-                    if let Some(t) = self.shared.tasks.get(b.task) {
+                    let build = self.shared.tasks.get(b.task);
+                    if let Some(t) = &build {
                         t.cancel();
                     }
-                    gens.push(b.gen.number);
+                    gens.push((b.gen.number, build));
                 }
             }
-            for g in &gens {
+            for (g, _) in &gens {
                 s.garbage.push((name.to_string(), *g));
             }
         })?;
         let mut last = None;
-        for g in gens {
-            last = Some(self.spawn_drop(name, g));
+        for (g, build) in gens {
+            last = Some(self.spawn_drop(name, g, build));
         }
         last.ok_or_else(|| self.unknown(name))
     }
@@ -620,7 +622,15 @@ impl Indexes {
         self.keep(spawned);
     }
 
-    pub(crate) fn spawn_drop(&self, name: &str, generation: u64) -> TaskInfo {
+    /// Deletes generation `generation` of `name` in the background. `build_task` is the
+    /// cancelled task that was building it, if any: the records are deleted once it
+    /// has stopped, so that it cannot write any after the deletion.
+    pub(crate) fn spawn_drop(
+        &self,
+        name: &str,
+        generation: u64,
+        build_task: Option<Arc<Task>>,
+    ) -> TaskInfo {
         let task = self.shared.tasks.start("drop", name, generation);
         let info = task.info();
         let me = self.clone();
@@ -628,6 +638,11 @@ impl Indexes {
         let spawned = std::thread::Builder::new()
             .name(format!("lsm-index-drop-{name}"))
             .spawn(move || {
+                if let Some(b) = build_task {
+                    while !b.is_finished() {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
                 let outcome = build::drop_generation(&me, &name, generation, &task);
                 task.finish(outcome.map_err(|e| e.to_string()));
             });

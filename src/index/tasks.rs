@@ -99,6 +99,11 @@ impl Task {
         self.cancelled.load(Ordering::Acquire)
     }
 
+    /// Whether it has ended (done, failed or cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.info.lock().state != TaskState::Running
+    }
+
     /// Records the end.
     pub fn finish(&self, outcome: Result<(), String>) {
         let mut i = self.info.lock();

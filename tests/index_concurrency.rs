@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::indexes::{assert_internal_records, def, open, query_all, wait_task, wait_tasks};
 use lsm::engine::{Db, Options, SyncPolicy, WriteBatch};
 use lsm::index::{IndexDef, Indexes, TaskState};
+use rand::Rng;
 use serde_json::json;
 
 fn fast_options() -> Options {
@@ -109,5 +110,49 @@ fn builds_cancelled_by_a_drop_leave_no_records() {
         assert_internal_records(&db, &ix);
     }
     assert!(cancelled > 0, "every build finished before its drop");
+    ix.close();
+}
+
+/// Closing the indexes while a rebuild swaps its generation in (which starts deleting
+/// the old one) waits for that deletion too: the engine can then be closed and opened
+/// again at once.
+#[test]
+fn closing_during_a_rebuild_leaves_no_task_running() {
+    let dir = common::scratch_dir();
+    let mut db = Db::open(dir.path(), fast_options()).expect("open");
+    let mut ix = open(&db);
+    put_all(
+        &ix,
+        (0..200u64).map(|n| (format!("k{n:03}"), doc("Oslo", n))),
+    );
+    let task = ix.create(by_city()).expect("create");
+    wait_task(&ix, task.id);
+    // How long a rebuild takes, to spread the closes below over the length of one.
+    let task = ix.rebuild("by_city").expect("rebuild");
+    wait_task(&ix, task.id);
+    let whole = Duration::from_millis(ix.task(task.id).expect("task").elapsed_ms.max(1));
+    let mut rng = rand::rng();
+    for round in 0..300u32 {
+        ix.rebuild("by_city").expect("rebuild");
+        std::thread::sleep(whole.mul_f64(rng.random_range(0.0..1.2)));
+        ix.close();
+        let running: Vec<_> = ix
+            .tasks()
+            .into_iter()
+            .filter(|t| t.state == TaskState::Running)
+            .collect();
+        assert!(
+            running.is_empty(),
+            "round {round}: running after close: {running:?}"
+        );
+        drop(ix);
+        db.close().expect("close");
+        db = Db::open(dir.path(), fast_options())
+            .unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
+        ix = open(&db);
+    }
+    wait_tasks(&ix);
+    assert_verified(&ix);
+    assert_internal_records(&db, &ix);
     ix.close();
 }

@@ -598,12 +598,19 @@ impl Indexes {
         verify::verify(&self.shared.db, &self.set())
     }
 
-    /// Stops background tasks and waits for them (before the engine closes).
+    /// Stops background tasks and waits for them (before the engine closes). A build
+    /// that swaps its generation in meanwhile starts deleting the old one: that task is
+    /// waited for too.
     pub fn close(&self) {
         self.shared.tasks.cancel_all();
-        let threads = std::mem::take(&mut *self.shared.threads.lock());
-        for t in threads {
-            let _ = t.join();
+        loop {
+            let threads = std::mem::take(&mut *self.shared.threads.lock());
+            if threads.is_empty() {
+                break;
+            }
+            for t in threads {
+                let _ = t.join();
+            }
         }
     }
 

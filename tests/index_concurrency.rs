@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::indexes::{assert_internal_records, def, open, query_all, wait_task, wait_tasks};
@@ -155,4 +157,54 @@ fn closing_during_a_rebuild_leaves_no_task_running() {
     assert_verified(&ix);
     assert_internal_records(&db, &ix);
     ix.close();
+}
+
+/// Writes racing the creation of the first index (while the instance has none, writes
+/// skip the index bookkeeping) are all indexed once it is built.
+#[test]
+fn writes_racing_the_first_index_are_indexed() {
+    let mut rng = rand::rng();
+    for round in 0..10 {
+        // Durable writes are slow, so some are under way when the index is created.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(
+            dir.path(),
+            Options {
+                sync: SyncPolicy::Always,
+                ..Options::default()
+            },
+        )
+        .expect("open");
+        let ix = open(&db);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..3)
+            .map(|t| {
+                let ix = ix.clone();
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut b = WriteBatch::new();
+                        b.put(format!("t{t}/{n:06}"), doc("Oslo", n));
+                        ix.write(b).expect("write");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.random_range(5..20)));
+        let task = ix.create(by_city()).expect("create");
+        wait_task(&ix, task.id);
+        std::thread::sleep(Duration::from_millis(5));
+        stop.store(true, Ordering::Relaxed);
+        let written: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+        for r in ix.verify().expect("verify") {
+            assert!(r.ok(), "round {round}: verify: {r:?}");
+        }
+        let got =
+            query_all(&ix, &json!({"index": "by_city", "term": "Oslo"}), 10_000).expect("query");
+        assert_eq!(got.len() as u64, written, "round {round}");
+        ix.close();
+    }
 }

@@ -243,10 +243,16 @@ impl Indexes {
             return Err(IndexError::ReservedKey);
         }
         loop {
-            let set = self.set();
-            if set.entries.is_empty() {
-                return Ok(self.shared.db.write_batch(batch)?);
+            {
+                // Without indexes a write skips the bookkeeping. It holds the set (read)
+                // until it is committed: an index cannot be created meanwhile, so its
+                // build, which gives ids to the records it finds, finds this one.
+                let current = self.shared.set.read();
+                if current.entries.is_empty() {
+                    return Ok(self.shared.db.write_batch(batch)?);
+                }
             }
+            let set = self.set();
             let extracted = write::extract_batch(&set, &batch)?;
             let mut w = self.shared.writer.lock();
             if self.shared.set.read().version != extracted.version {

@@ -4,13 +4,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::indexes::{assert_internal_records, def, open, query_all, wait_task, wait_tasks};
 use lsm::engine::{Db, Options, SyncPolicy, WriteBatch};
-use lsm::index::{IndexDef, Indexes, TaskState};
+use lsm::index::{IndexDef, Indexes, QueryRequest, TaskState};
 use rand::Rng;
 use serde_json::json;
 
@@ -45,6 +46,158 @@ fn assert_verified(ix: &Indexes) {
     for r in ix.verify().expect("verify") {
         assert!(r.ok(), "verify: {r:?}");
     }
+}
+
+/// A query paged through with a cursor while another thread updates, deletes and
+/// inserts records (matching and not), flushes, compacts and rebuilds the index gives
+/// exactly the records that matched when its first page was served, with the values
+/// they had then: none twice, none missing.
+#[test]
+fn cursors_are_stable_under_concurrent_writes() {
+    let dir = common::scratch_dir();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            // Small tables: flushes and compactions happen while the query pages.
+            memtable_max_size: 64 * 1024,
+            ..fast_options()
+        },
+    )
+    .expect("open");
+    let ix = open(&db);
+    let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for n in 0..15_000u64 {
+        let city = if n % 3 == 2 { "Lisbon" } else { "Oslo" };
+        model.insert(format!("k{n:05}"), doc(city, n));
+    }
+    put_all(&ix, model.clone());
+    let task = ix.create(by_city()).expect("create");
+    wait_task(&ix, task.id);
+    let query = json!({"index": "by_city", "term": "Oslo", "limit": 100});
+    let oslo = |m: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        m.iter()
+            .filter(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(v).expect("json")["city"] == "Oslo"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let expected = oslo(&model);
+    assert_eq!(expected.len(), 10_000);
+
+    let first = ix
+        .query(&QueryRequest::parse(&query).expect("query"))
+        .expect("first page");
+    let writes = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let ix = ix.clone();
+        let db = db.clone();
+        let writes = Arc::clone(&writes);
+        let stop = Arc::clone(&stop);
+        let mut model = model.clone();
+        std::thread::spawn(move || {
+            let mut rng = rand::rng();
+            let mut next = 100_000u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut b = WriteBatch::new();
+                for _ in 0..rng.random_range(1..8) {
+                    let k = format!("k{:05}", rng.random_range(0..15_000));
+                    match rng.random_range(0..10) {
+                        // Matching records stop matching, or are deleted.
+                        0..=1 => {
+                            b.put(&k, doc("Lisbon", next));
+                            model.insert(k, doc("Lisbon", next));
+                        }
+                        2 => {
+                            b.delete(&k);
+                            model.remove(&k);
+                        }
+                        // Records (matching or not) are rewritten as matching: a new
+                        // doc id, after every id the query has seen.
+                        3..=6 => {
+                            b.put(&k, doc("Oslo", next));
+                            model.insert(k, doc("Oslo", next));
+                        }
+                        // New records, matching and not.
+                        _ => {
+                            let k = format!("n{next:06}");
+                            let city = if next.is_multiple_of(2) {
+                                "Oslo"
+                            } else {
+                                "Lisbon"
+                            };
+                            b.put(&k, doc(city, next));
+                            model.insert(k, doc(city, next));
+                        }
+                    }
+                    next += 1;
+                }
+                ix.write(b).expect("write");
+                let n = writes.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(500) {
+                    db.compact().expect("compact");
+                }
+                if n.is_multiple_of(300) {
+                    ix.rebuild("by_city").expect("rebuild");
+                }
+            }
+            model
+        })
+    };
+
+    let mut pages = 1;
+    let mut got: Vec<(String, Vec<u8>)> = first.results;
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        // Let some writes land between every two pages.
+        let seen = writes.load(Ordering::Relaxed);
+        while writes.load(Ordering::Relaxed) < seen + 10 {
+            std::thread::yield_now();
+        }
+        let mut body = query.clone();
+        body["cursor"] = c.into();
+        let page = ix
+            .query(&QueryRequest::parse(&body).expect("query"))
+            .unwrap_or_else(|e| panic!("page {pages}: {e}"));
+        assert!(page.results.len() <= 100);
+        got.extend(page.results);
+        cursor = page.next_cursor;
+        pages += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let model = writer.join().expect("writer");
+    let total_writes = writes.load(Ordering::Relaxed);
+
+    assert_eq!(pages, 100, "10000 records in pages of 100");
+    let mut keys = BTreeSet::new();
+    for (k, _) in &got {
+        assert!(keys.insert(k.clone()), "{k} came twice");
+    }
+    let got: BTreeMap<String, Vec<u8>> = got.into_iter().collect();
+    assert_eq!(got.len(), expected.len());
+    for (k, v) in &expected {
+        assert_eq!(
+            got.get(k),
+            Some(v),
+            "{k}: missing or not as it was at the first page"
+        );
+    }
+    assert!(
+        total_writes >= 990,
+        "only {total_writes} writes between pages"
+    );
+
+    // And a new query sees the records as they are now.
+    wait_tasks(&ix);
+    let now: BTreeMap<String, Vec<u8>> =
+        query_all(&ix, &json!({"index": "by_city", "term": "Oslo"}), 1000)
+            .expect("query")
+            .into_iter()
+            .collect();
+    assert_eq!(now, oslo(&model));
+    assert_verified(&ix);
+    ix.close();
 }
 
 /// Records a build found unreadable (and listed as skipped) that writes fixed or
@@ -207,4 +360,66 @@ fn writes_racing_the_first_index_are_indexed() {
         assert_eq!(got.len() as u64, written, "round {round}");
         ix.close();
     }
+}
+
+/// Queries running while the index is rebuilt again and again (each rebuild swaps a new
+/// generation in and deletes the old one) always see every record.
+#[test]
+fn queries_during_rebuilds_see_every_record() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), fast_options()).expect("open");
+    let ix = open(&db);
+    put_all(
+        &ix,
+        (0..300u64).map(|n| {
+            (
+                format!("k{n:03}"),
+                doc(["Oslo", "Lisbon"][n as usize % 2], n),
+            )
+        }),
+    );
+    let task = ix.create(by_city()).expect("create");
+    wait_task(&ix, task.id);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rebuilder = {
+        let ix = ix.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let task = ix.rebuild("by_city").expect("rebuild");
+                wait_task(&ix, task.id);
+                n += 1;
+            }
+            n
+        })
+    };
+    let queriers: Vec<_> = (0..2)
+        .map(|_| {
+            let ix = ix.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let got = query_all(&ix, &json!({"index": "by_city", "term": "Oslo"}), 40)
+                        .expect("query");
+                    assert_eq!(got.len(), 150, "query {n}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let queries: u64 = queriers
+        .into_iter()
+        .map(|q| q.join().expect("querier"))
+        .sum();
+    let rebuilds = rebuilder.join().expect("rebuilder");
+    assert!(
+        queries > 0 && rebuilds > 1,
+        "{queries} queries during {rebuilds} rebuilds"
+    );
+    ix.close();
 }

@@ -362,8 +362,8 @@ fn writes_racing_the_first_index_are_indexed() {
     }
 }
 
-/// Queries running while the index is rebuilt again and again (each rebuild swaps a new
-/// generation in and deletes the old one) always see every record.
+/// Queries (and verify) running while the index is rebuilt again and again (each
+/// rebuild swaps a new generation in and deletes the old one) always see every record.
 #[test]
 fn queries_during_rebuilds_see_every_record() {
     let dir = common::scratch_dir();
@@ -394,7 +394,7 @@ fn queries_during_rebuilds_see_every_record() {
             n
         })
     };
-    let queriers: Vec<_> = (0..2)
+    let queriers: Vec<_> = (0..4)
         .map(|_| {
             let ix = ix.clone();
             let stop = Arc::clone(&stop);
@@ -404,6 +404,9 @@ fn queries_during_rebuilds_see_every_record() {
                     let got = query_all(&ix, &json!({"index": "by_city", "term": "Oslo"}), 40)
                         .expect("query");
                     assert_eq!(got.len(), 150, "query {n}");
+                    if n % 20 == 0 {
+                        assert_verified(&ix);
+                    }
                     n += 1;
                 }
                 n

@@ -42,7 +42,7 @@ pub use registry::Source;
 pub use tasks::{TaskInfo, TaskState};
 pub use verify::IndexReport;
 
-use crate::engine::{Db, SeqNo, WriteBatch};
+use crate::engine::{Db, SeqNo, Snapshot, WriteBatch};
 use crate::extractor::{Extractor, ExtractorSpec};
 use registry::{Building, Entry, Gen, IndexSet, StoredRegistry};
 use tasks::{Task, Tasks};
@@ -572,16 +572,19 @@ impl Indexes {
         (count, sample)
     }
 
+    /// The current set, and a snapshot taken while no change of it can happen. A
+    /// generation leaves the set before its records are deleted, so the snapshot holds
+    /// every record of every generation in the set; taken apart, a rebuild could swap
+    /// a generation out and delete it in between, and a query of it find nothing.
+    fn set_and_snapshot(&self) -> (Arc<IndexSet>, Snapshot) {
+        let set = self.shared.set.read();
+        (Arc::clone(&set), self.shared.db.snapshot())
+    }
+
     /// Runs one page of a query.
     pub fn query(&self, req: &QueryRequest) -> Result<QueryPage> {
-        let set = self.set();
-        query::run(
-            &self.shared.db,
-            &set,
-            &self.shared.cursors,
-            &self.shared.limits,
-            req,
-        )
+        let (set, snap) = self.set_and_snapshot();
+        query::run(snap, &set, &self.shared.cursors, &self.shared.limits, req)
     }
 
     /// The task `id`.
@@ -601,7 +604,8 @@ impl Indexes {
 
     /// Checks every served index against the records (see [`verify`]).
     pub fn verify(&self) -> Result<Vec<IndexReport>> {
-        verify::verify(&self.shared.db, &self.set())
+        let (set, snap) = self.set_and_snapshot();
+        verify::verify(&snap, &set)
     }
 
     /// Stops background tasks and waits for them (before the engine closes). A build

@@ -602,9 +602,11 @@ fn term_plan(t: &Term) -> Value {
     }
 }
 
-/// Runs one page of `req` against `set` on `db`, keeping cursors in `cursors`.
+/// Runs one page of `req` against `set`, keeping cursors in `cursors`. A first page
+/// reads `snap`, which must be taken together with `set` (see
+/// [`Indexes::query`](super::Indexes::query)); later pages read their cursor's.
 pub fn run(
-    db: &crate::engine::Db,
+    snap: Snapshot,
     set: &IndexSet,
     cursors: &Cursors,
     limits: &QueryLimits,
@@ -648,7 +650,7 @@ pub fn run(
             }
             (open.snap, open.gens, after, id)
         }
-        None => (Arc::new(db.snapshot()), HashMap::new(), 0, random_id()),
+        None => (Arc::new(snap), HashMap::new(), 0, random_id()),
     };
     let frozen = req.cursor.is_some();
     let mut planner = Planner {

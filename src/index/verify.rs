@@ -20,7 +20,7 @@ use super::list::{Postings, ReadStats, TermList};
 use super::postings::{decode_block, Meta};
 use super::registry::{Gen, IndexSet};
 use super::write::{self, decode_id, Outcome};
-use crate::engine::{Db, Snapshot};
+use crate::engine::Snapshot;
 
 /// Differences listed per index (the rest are only counted).
 const MAX_LISTED: usize = 100;
@@ -62,10 +62,9 @@ impl IndexReport {
     }
 }
 
-/// Checks every served index of `set`.
-pub fn verify(db: &Db, set: &IndexSet) -> Result<Vec<IndexReport>> {
-    let snap = db.snapshot();
-    set.ready().map(|g| verify_gen(&snap, g)).collect()
+/// Checks every served index of `set` at `snap` (taken together with `set`).
+pub fn verify(snap: &Snapshot, set: &IndexSet) -> Result<Vec<IndexReport>> {
+    set.ready().map(|g| verify_gen(snap, g)).collect()
 }
 
 fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {

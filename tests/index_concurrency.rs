@@ -426,3 +426,96 @@ fn queries_during_rebuilds_see_every_record() {
     );
     ix.close();
 }
+
+/// Writers sharing keys (puts, deletes, batches, records that are not JSON), while
+/// another thread rebuilds the index and creates and drops a second one: once they are
+/// done, the indexes agree with whatever the records ended up being.
+#[test]
+fn concurrent_writers_and_builds_leave_indexes_that_agree_with_the_records() {
+    let dir = common::scratch_dir();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            memtable_max_size: 64 * 1024,
+            ..fast_options()
+        },
+    )
+    .expect("open");
+    let ix = open(&db);
+    let task = ix.create(by_city()).expect("create");
+    wait_task(&ix, task.id);
+    let cities = ["Lisbon", "Oslo", "Porto"];
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let ix = ix.clone();
+            std::thread::spawn(move || {
+                let mut rng = rand::rng();
+                for n in 0..3000u64 {
+                    let mut b = WriteBatch::new();
+                    for _ in 0..rng.random_range(1..4) {
+                        let k = format!("k{:03}", rng.random_range(0..400));
+                        match rng.random_range(0..10) {
+                            0..=1 => b.delete(&k),
+                            2 => b.put(&k, "not json"),
+                            _ => b.put(&k, doc(cities[rng.random_range(0..3)], t * 10_000 + n)),
+                        };
+                    }
+                    ix.write(b).expect("write");
+                }
+            })
+        })
+        .collect();
+    let admin = {
+        let ix = ix.clone();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let by_n = def(json!({"index_name": "by_n", "index_type": "range",
+                "extractor": {"type": "json_path", "path": "$.n"}, "on_error": "skip"}));
+            let mut rounds = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let task = ix.rebuild("by_city").expect("rebuild");
+                wait_task(&ix, task.id);
+                if ix.get("by_n").is_ok() {
+                    ix.drop_api("by_n").expect("drop");
+                } else {
+                    ix.create(by_n.clone()).expect("create");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds = admin.join().expect("admin");
+    assert!(rounds > 1, "only {rounds} rebuilds while writing");
+    wait_tasks(&ix);
+    assert_verified(&ix);
+    assert_internal_records(&db, &ix);
+
+    let records: Vec<(String, Vec<u8>)> = db
+        .iter_range("k".."l")
+        .expect("scan")
+        .map(|r| r.expect("record"))
+        .collect();
+    for city in cities {
+        let want: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .filter(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(v).is_ok_and(|d| d["city"] == city)
+            })
+            .cloned()
+            .collect();
+        let mut got =
+            query_all(&ix, &json!({"index": "by_city", "term": city}), 100).expect("query");
+        got.sort();
+        assert_eq!(got, want, "{city}");
+    }
+    let not_json = records.iter().filter(|(_, v)| v == b"not json").count() as u64;
+    assert_eq!(ix.get("by_city").expect("info").skipped, not_json);
+    ix.close();
+}

@@ -519,3 +519,42 @@ fn concurrent_writers_and_builds_leave_indexes_that_agree_with_the_records() {
     assert_eq!(ix.get("by_city").expect("info").skipped, not_json);
     ix.close();
 }
+
+/// A build lists the records it cannot read as skipped whatever `on_error` says; with
+/// `on_error = "reject"` too, a later write that fixes or deletes such a record takes
+/// it off the list.
+#[test]
+fn records_a_build_skipped_leave_the_list_when_rewritten_on_a_rejecting_index() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), fast_options()).expect("open");
+    let ix = open(&db);
+    put_all(
+        &ix,
+        (0..10u64).map(|n| (format!("k{n}"), b"not json".to_vec())),
+    );
+    let rejecting = def(json!({"index_name": "by_city", "index_type": "equality",
+        "extractor": {"type": "json_path", "path": "$.city"}}));
+    let task = ix.create(rejecting).expect("create");
+    wait_task(&ix, task.id);
+    assert_eq!(ix.get("by_city").expect("info").skipped, 10);
+    // Writes of unreadable records are refused now; fixes and deletes go through.
+    let mut b = WriteBatch::new();
+    b.put("k0", "still not json");
+    assert!(ix.write(b).is_err(), "a rejecting index refuses the record");
+    put_all(&ix, (0..5u64).map(|n| (format!("k{n}"), doc("Oslo", n))));
+    let mut b = WriteBatch::new();
+    for n in 5..8 {
+        b.delete(format!("k{n}"));
+    }
+    ix.write(b).expect("delete");
+    let info = ix.get("by_city").expect("info");
+    let listed: Vec<&str> = info
+        .skipped_sample
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(listed, ["k8", "k9"], "the records still listed as skipped");
+    assert_eq!(info.skipped, 2);
+    assert_verified(&ix);
+    ix.close();
+}

@@ -13,7 +13,6 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::def::OnError;
 use super::error::Result;
 use super::keys;
 use super::list::{Postings, ReadStats, TermList};
@@ -131,16 +130,14 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
             None => {}
         }
     }
-    if gen.def.on_error == OnError::Skip {
-        let prefix = gen.skip_prefix();
-        for item in snap.iter_prefix(&prefix)? {
-            let (skip_key, _) = item?;
-            let key = &skip_key[prefix.len()..];
-            if !skipped_keys.contains(key) {
-                report.problem(format!(
-                    "record {key:?} is listed as skipped but is indexed or gone"
-                ));
-            }
+    let prefix = gen.skip_prefix();
+    for item in snap.iter_prefix(&prefix)? {
+        let (skip_key, _) = item?;
+        let key = &skip_key[prefix.len()..];
+        if !skipped_keys.contains(key) {
+            report.problem(format!(
+                "record {key:?} is listed as skipped but is indexed or gone"
+            ));
         }
     }
     for item in snap.iter_prefix(&gen.prefix)? {

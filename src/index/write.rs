@@ -332,9 +332,9 @@ impl WriterState {
                                         &read,
                                     )?;
                                 }
-                                if gen.def.on_error == OnError::Skip {
-                                    out.delete(skip_key);
-                                }
+                                // A build lists the records it cannot read whatever
+                                // on_error says: a record indexed now leaves the list.
+                                out.delete(skip_key);
                             }
                             Outcome::Skipped(message) => {
                                 out.put(skip_key, message);
@@ -346,7 +346,7 @@ impl WriterState {
                     out.delete(keys::pk_key(key));
                     overlay.insert(raw_key, None);
                     for gen in set.ready() {
-                        if gen.def.on_error == OnError::Skip && gen.def.in_scope(key) {
+                        if gen.def.in_scope(key) {
                             out.delete(format!("{}{key}", gen.skip_prefix()));
                         }
                     }

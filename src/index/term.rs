@@ -130,7 +130,7 @@ pub fn decode(text: &str) -> Result<Term, TermError> {
         }
         "s" => Ok(Term::Text(body.to_string())),
         "x" => {
-            if body.len() % 2 != 0 {
+            if body.len() % 2 != 0 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             (0..body.len())
@@ -206,6 +206,18 @@ mod tests {
         fn decoding_garbage_never_panics(s in ".{0,40}") {
             let _ = decode(&s);
         }
+    }
+
+    #[test]
+    fn bytes_with_text_that_is_not_hex_are_malformed() {
+        // Four bytes of one character: cutting it in two-byte pieces would panic.
+        for text in ["x\u{10000}", "xab\u{e9}", "xzz"] {
+            assert!(
+                matches!(decode(text), Err(TermError::Malformed(_))),
+                "{text:?}"
+            );
+        }
+        assert_eq!(decode("xab01"), Ok(Term::Bytes(vec![0xab, 0x01])));
     }
 
     #[test]

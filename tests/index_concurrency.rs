@@ -1,6 +1,7 @@
-//! Secondary indexes under concurrent writes: cursors stay stable while records change
-//! between pages, and builds, rebuilds and drops running alongside writes and queries
-//! leave indexes that agree with the records.
+//! Secondary indexes under concurrency: cursors stay stable while records change
+//! between pages, and builds, rebuilds, drops and closes running alongside writes and
+//! queries leave indexes that agree with the records. Most tests here reproduce a race
+//! once found in the index layer; each says what must hold.
 
 mod common;
 

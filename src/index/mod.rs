@@ -52,6 +52,22 @@ use write::WriterState;
 pub type Resolver =
     Arc<dyn Fn(&ExtractorSpec) -> std::result::Result<Arc<dyn Extractor>, String> + Send + Sync>;
 
+/// Runs a task's body; a panic (a bug) becomes the task's error, so the task still
+/// finishes and whoever waits for it (a drop, `close`) does not wait forever.
+fn catch_panic(what: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(task = what, %why, "index task panicked");
+        Err(IndexError::Conflict(format!(
+            "the {what} task panicked: {why}"
+        )))
+    })
+}
+
 /// The state shared by the facade and its background tasks.
 pub(crate) struct Shared {
     pub(crate) db: Db,
@@ -628,7 +644,7 @@ impl Indexes {
         let me = self.clone();
         let name = format!("lsm-index-build-{}", gen.def.index_name);
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let outcome = build::build(&me, &gen, &task);
+            let outcome = catch_panic("build", || build::build(&me, &gen, &task));
             if let Err(e) = &outcome {
                 if !task.is_cancelled() {
                     tracing::error!(index = %gen.def.index_name, generation = gen.number, error = %e, "index build failed");
@@ -660,7 +676,9 @@ impl Indexes {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                 }
-                let outcome = build::drop_generation(&me, &name, generation, &task);
+                let outcome = catch_panic("drop", || {
+                    build::drop_generation(&me, &name, generation, &task)
+                });
                 task.finish(outcome.map_err(|e| e.to_string()));
             });
         self.keep(spawned);

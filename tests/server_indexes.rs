@@ -190,6 +190,18 @@ fn range_text_and_composite_queries_follow_writes_updates_and_deletes() {
         set(query_all(&http, q, 77)),
         model(|u| (30..40).contains(&age(u)), 0..1200)
     );
+    // Once the range index's term dictionary is loaded (by the query above), a range
+    // query opens no range read either: its terms' meta records are point reads.
+    let before = stats(&http);
+    let page = http
+        .post_json(
+            "/query",
+            &json!({"index": "by_age", "range": {"gte": 30, "lt": 40}, "limit": 10}),
+        )
+        .json();
+    let after = stats(&http);
+    assert_eq!(after["range_reads"], before["range_reads"], "{page}");
+    assert_eq!(page["stats"]["terms_read"], 10, "{page}");
     let q = json!({"index": "by_age", "range": {"gt": 70}});
     assert_eq!(
         set(query_all(&http, q, 500)),

@@ -273,6 +273,8 @@ pub(crate) fn write_chunk(
         match outcome {
             Outcome::Terms(terms) => {
                 for t in terms {
+                    // (A generation being built has no dictionary yet: it is not
+                    // queried until it is swapped in.)
                     appender.append(&keys::term_base(&gen.prefix, &t), *id, &read)?;
                 }
             }

@@ -19,6 +19,7 @@
 
 pub mod build;
 pub mod def;
+pub mod dict;
 pub mod error;
 pub mod keys;
 pub mod list;
@@ -597,8 +598,54 @@ impl Indexes {
         (Arc::clone(&set), self.shared.db.snapshot())
     }
 
+    /// Loads the term dictionary of `gen` (a range index) unless it is loaded or being
+    /// loaded. The writer lock is held only to start: the terms are read from a
+    /// snapshot, and terms created meanwhile are collected by the dictionary itself.
+    fn load_dict(&self, gen: &Gen) -> Result<()> {
+        let snap = {
+            let _w = self.lock_settled()?;
+            if !gen.terms.begin_load() {
+                return Ok(());
+            }
+            self.shared.db.snapshot()
+        };
+        let read = || -> Result<Option<std::collections::BTreeSet<String>>> {
+            let mut terms = std::collections::BTreeSet::new();
+            for item in snap.iter_prefix(&gen.prefix)? {
+                let (key, _) = item?;
+                if let Some(t) = keys::term_of_meta_key(&gen.prefix, &key) {
+                    terms.insert(t.to_string());
+                    if terms.len() > dict::MAX_TERMS {
+                        return Ok(None);
+                    }
+                }
+            }
+            Ok(Some(terms))
+        };
+        match read() {
+            Ok(terms) => {
+                gen.terms.loaded(terms);
+                Ok(())
+            }
+            Err(e) => {
+                gen.terms.failed();
+                Err(e)
+            }
+        }
+    }
+
     /// Runs one page of a query.
     pub fn query(&self, req: &QueryRequest) -> Result<QueryPage> {
+        if req.has_range() {
+            let set = self.set();
+            for name in req.indexes() {
+                if let Some(g) = set.entries.get(name).and_then(|e| e.ready.as_ref()) {
+                    if g.def.index_type == IndexType::Range && !g.terms.is_loaded() {
+                        self.load_dict(g)?;
+                    }
+                }
+            }
+        }
         let (set, snap) = self.set_and_snapshot();
         query::run(snap, &set, &self.shared.cursors, &self.shared.limits, req)
     }

@@ -278,6 +278,18 @@ impl QueryRequest {
         })
     }
 
+    /// Whether the query has a `range` clause.
+    pub fn has_range(&self) -> bool {
+        fn walk(c: &Clause) -> bool {
+            match c {
+                Clause::Range { .. } => true,
+                Clause::And(cs) => cs.iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(&self.clause)
+    }
+
     /// The indexes the query reads.
     pub fn indexes(&self) -> Vec<&str> {
         fn walk<'a>(c: &'a Clause, out: &mut Vec<&'a str>) {
@@ -552,33 +564,58 @@ impl Planner<'_> {
         };
         let mut lists: Vec<Box<dyn Postings + Send>> = Vec::new();
         let mut postings = 0;
+        let above = |text: &str| match (lower, &lo) {
+            (Bound::Included(_), Some(l)) => text >= l.as_str(),
+            (Bound::Excluded(_), Some(l)) => text > l.as_str(),
+            _ => true,
+        };
+        let below = |text: &str| match (upper, &hi) {
+            (Bound::Included(_), Some(h)) => text <= h.as_str(),
+            (Bound::Excluded(_), Some(h)) => text < h.as_str(),
+            _ => true,
+        };
+        let too_many = || {
+            invalid(format!(
+                "the range covers more than {MAX_RANGE_TERMS} terms; narrow it"
+            ))
+        };
+        // The dictionary (in term order) gives the terms without reading their blocks;
+        // each term's meta record is then read at the snapshot (absent: too new for it).
+        let first = lo.as_deref().unwrap_or(&tag);
+        if let Some(terms) = gen.terms.range(Bound::Included(first), Bound::Unbounded) {
+            let covered = terms
+                .iter()
+                .take_while(|t| t.starts_with(tag.as_str()) && below(t))
+                .filter(|t| above(t));
+            for text in covered {
+                if lists.len() >= MAX_RANGE_TERMS {
+                    return Err(too_many());
+                }
+                let base = keys::term_base(&gen.prefix, text);
+                let Some(bytes) = self.snap.get(keys::meta_key(&base))? else {
+                    continue;
+                };
+                stats.terms_read += 1;
+                stats.check_time()?;
+                let meta = Meta::decode(&bytes)?;
+                postings += meta.total;
+                lists.push(Box::new(TermList::with_meta(base, meta)));
+            }
+            let n = lists.len();
+            return Ok((lists, n, postings));
+        }
         for item in self.snap.iter_range(start.as_str()..end.as_str())? {
             let (key, value) = item?;
             let Some(text) = keys::term_of_meta_key(&gen.prefix, &key) else {
                 continue;
             };
-            if !text.starts_with(tag.as_str()) {
-                continue;
-            }
-            let above = match (lower, &lo) {
-                (Bound::Included(_), Some(l)) => text >= l.as_str(),
-                (Bound::Excluded(_), Some(l)) => text > l.as_str(),
-                _ => true,
-            };
-            let below = match (upper, &hi) {
-                (Bound::Included(_), Some(h)) => text <= h.as_str(),
-                (Bound::Excluded(_), Some(h)) => text < h.as_str(),
-                _ => true,
-            };
-            if !(above && below) {
+            if !(text.starts_with(tag.as_str()) && above(text) && below(text)) {
                 continue;
             }
             stats.terms_read += 1;
             stats.check_time()?;
             if lists.len() >= MAX_RANGE_TERMS {
-                return Err(invalid(format!(
-                    "the range covers more than {MAX_RANGE_TERMS} terms; narrow it"
-                )));
+                return Err(too_many());
             }
             let meta = Meta::decode(&value)?;
             postings += meta.total;

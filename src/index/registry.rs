@@ -33,6 +33,8 @@ pub struct Gen {
     pub extractor: Arc<dyn Extractor>,
     /// `\0idx:{name}@{number}:`.
     pub prefix: String,
+    /// The terms in order (range indexes; see [`super::dict`]).
+    pub terms: super::dict::TermDict,
 }
 
 impl Gen {
@@ -43,6 +45,7 @@ impl Gen {
             number,
             def,
             extractor,
+            terms: super::dict::TermDict::default(),
         }
     }
 

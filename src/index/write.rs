@@ -41,12 +41,13 @@ pub struct Appender {
 impl Appender {
     /// Appends `id` (larger than every id in the list) to the list of the term whose
     /// records start with `base`; `read` reads the engine when the tail is not cached.
+    /// Returns whether the term is new (its list had no posting).
     pub fn append(
         &mut self,
         base: &str,
         id: u64,
         read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if !self.tails.contains_key(base) {
             let meta = match read(&keys::meta_key(base))? {
                 Some(b) => Meta::decode(&b)?,
@@ -73,8 +74,9 @@ impl Appender {
             );
         }
         let Some(tail) = self.tails.get_mut(base) else {
-            return Ok(());
+            return Ok(false);
         };
+        let created = tail.meta.total == 0;
         let previous = tail.meta.last_block();
         let (_, new_block) = tail.meta.append(id)?;
         if new_block {
@@ -88,7 +90,7 @@ impl Appender {
             tail.dirty = true;
             self.touched.push(base.to_string());
         }
-        Ok(())
+        Ok(created)
     }
 
     /// Writes every meta record and block changed since the last call into `out`.
@@ -326,11 +328,12 @@ impl WriterState {
                         match outcome {
                             Outcome::Terms(terms) => {
                                 for t in terms {
-                                    self.appender.append(
-                                        &keys::term_base(&gen.prefix, &t),
-                                        id,
-                                        &read,
-                                    )?;
+                                    let base = keys::term_base(&gen.prefix, &t);
+                                    if self.appender.append(&base, id, &read)? {
+                                        // Before the submit: the dictionary holds
+                                        // every committed term.
+                                        gen.terms.insert(&t);
+                                    }
                                 }
                                 // A build lists the records it cannot read whatever
                                 // on_error says: a record indexed now leaves the list.

@@ -36,7 +36,10 @@ fn documents() -> Vec<(String, Vec<u8>)> {
                 "tags": ["alpha", "beta", if i % 2 == 0 { "gamma" } else { "delta" }],
                 "bio": "Writes storage engines and reads papers about them."
             });
-            (format!("users:{i:06}"), serde_json::to_vec(&doc).expect("json"))
+            (
+                format!("users:{i:06}"),
+                serde_json::to_vec(&doc).expect("json"),
+            )
         })
         .collect()
 }
@@ -64,7 +67,10 @@ fn candidates(root: &Path) -> Vec<Candidate> {
 
 /// Mean per-record time of one call per record, and of batches of `BATCH`.
 fn time_extraction(x: &dyn Extractor, docs: &[(String, Vec<u8>)]) -> Result<(Duration, Duration)> {
-    let refs: Vec<(&str, &[u8])> = docs.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = docs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
     // Warm-up (instances, caches).
     for (k, v) in refs.iter().take(200) {
         x.extract(k, v).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -95,14 +101,20 @@ fn main() -> Result<()> {
     println!("# Plugin costs\n");
     println!("{DOCS} JSON documents of {mean_len} bytes on average; batches of {BATCH}.\n");
 
-    let native = native(&ExtractorSpec::JsonPath { path: "$.city".into() })
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .context("json_path is native")?;
+    let native = native(&ExtractorSpec::JsonPath {
+        path: "$.city".into(),
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .context("json_path is native")?;
     let (n_single, n_batched) = time_extraction(native.as_ref(), &docs)?;
 
     println!("| extractor | µs/record, one call each | µs/record, batched | batched ÷ native | load cold (compile) ms | load warm (cached) ms | cold ÷ warm |");
     println!("|---|--:|--:|--:|--:|--:|--:|");
-    println!("| json_path (native) | {} | {} | 1.00 | | | |", us(n_single), us(n_batched));
+    println!(
+        "| json_path (native) | {} | {} | 1.00 | | | |",
+        us(n_single),
+        us(n_batched)
+    );
     let mut missing = Vec::new();
     for c in candidates(&root) {
         let Some(file) = c.files.iter().find(|f| f.is_file()) else {
@@ -113,13 +125,17 @@ fn main() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let host = PluginHost::new(Limits::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
-        let store = PluginStore::open(dir.path(), Arc::clone(&host)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        store.put("p", &wasm).map_err(|e| anyhow::anyhow!("{}: {e}", c.name))?;
+        let store =
+            PluginStore::open(dir.path(), Arc::clone(&host)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .put("p", &wasm)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", c.name))?;
         let cold = started.elapsed();
         drop(store);
         let host = PluginHost::new(Limits::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
-        let store = PluginStore::open(dir.path(), Arc::clone(&host)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store =
+            PluginStore::open(dir.path(), Arc::clone(&host)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let plugin = store.get("p").map_err(|e| anyhow::anyhow!("{e}"))?;
         let warm = started.elapsed();
         if host.compiles() != 0 {
@@ -139,7 +155,10 @@ fn main() -> Result<()> {
         );
     }
     if !missing.is_empty() {
-        println!("\nNot built (run extractors/build.sh and plugins-examples/build.sh): {}", missing.join(", "));
+        println!(
+            "\nNot built (run extractors/build.sh and plugins-examples/build.sh): {}",
+            missing.join(", ")
+        );
     }
     Ok(())
 }

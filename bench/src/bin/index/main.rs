@@ -3,8 +3,10 @@
 //! of `city` and an `age` range, each a first page of results. The report is Markdown:
 //! one table per workload with each subject's figures and its ratio to SQLite.
 //!
-//! Subjects: SQLite with expression indexes (`sqlite.rs`). The lsm subjects are not written
-//! yet; `lsm_subject.rs` is where they plug in.
+//! Subjects: SQLite with expression indexes (`sqlite.rs`), and lsm instances with
+//! secondary indexes (`lsm_subject.rs`): `lsm-native` with the built-in `json_path`
+//! extractor, `lsm-wasm` with the `json_path` WebAssembly component (skipped with a note
+//! when `extractors/dist/json_path.wasm` is not built).
 //!
 //! Every answer is checked against the generated documents before it counts, and a few
 //! queries with no limit are compared result for result, so every subject is timed on
@@ -12,8 +14,6 @@
 //! output.
 
 mod corpus;
-// Not registered in `SubjectKind` until the lsm subjects are written; see the module.
-#[allow(dead_code)]
 mod lsm_subject;
 mod sqlite;
 mod subject;
@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
@@ -300,12 +300,14 @@ fn load_average() -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     load_before: &str,
     args: &Args,
     corpus: &Corpus,
     w: &Workloads,
     results: &[Measured],
+    skipped: &[String],
     base: &Path,
     total: Duration,
 ) -> String {
@@ -402,6 +404,22 @@ fn report(
         out,
         "\nOn disk: every file in the subject's directory right after the ingest.\n"
     );
+    let rate_of = |kind: SubjectKind| {
+        results
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| n as f64 / m.ingest.as_secs_f64())
+    };
+    if let (Some(wasm), Some(native)) = (
+        rate_of(SubjectKind::LsmWasm),
+        rate_of(SubjectKind::LsmNative),
+    ) {
+        let _ = writeln!(
+            out,
+            "Ingest with the WebAssembly extractors ÷ ingest with the native ones: {}\n",
+            ratio(wasm, Some(native))
+        );
+    }
 
     let _ = writeln!(out, "### Equality: `city = c`, first {}\n", args.limit);
     latency_table(&mut out, results, |m| &m.equality);
@@ -432,7 +450,10 @@ fn report(
         }
         let _ = writeln!(out, "{row}");
     }
-    let notes: Vec<&String> = results.iter().flat_map(|m| &m.notes).collect();
+    let notes: Vec<&String> = skipped
+        .iter()
+        .chain(results.iter().flat_map(|m| &m.notes))
+        .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "\n### Notes\n");
         for note in notes {
@@ -453,10 +474,22 @@ fn main() -> Result<()> {
         "--age-span must be 1..={}",
         corpus::AGES.1 - corpus::AGES.0 + 1
     );
-    let kinds: Vec<SubjectKind> = SubjectKind::ALL
-        .into_iter()
-        .filter(|k| args.only.is_empty() || args.only.contains(k))
-        .collect();
+    let mut kinds = Vec::new();
+    let mut skipped = Vec::new();
+    for kind in SubjectKind::ALL {
+        if !(args.only.is_empty() || args.only.contains(&kind)) {
+            continue;
+        }
+        match kind.unavailable() {
+            None => kinds.push(kind),
+            // Asked for by name: not running it is an error, not a note.
+            Some(why) if args.only.contains(&kind) => bail!("{}: {why}", kind.name()),
+            Some(why) => {
+                eprintln!("skipping {}: {why}", kind.name());
+                skipped.push(format!("{} skipped: {why}", kind.name()));
+            }
+        }
+    }
 
     let load_before = load_average();
     let started = Instant::now();
@@ -511,6 +544,7 @@ fn main() -> Result<()> {
             &corpus,
             &w,
             &results,
+            &skipped,
             base.path(),
             started.elapsed()
         )

@@ -4,7 +4,7 @@
 //! Durability: WAL journal with `synchronous=NORMAL`: a commit is written to the WAL
 //! (it reaches the OS, so it survives a crash of the process) but not fsynced; the WAL
 //! is fsynced only at checkpoints. That is the setting comparable with lsm's
-//! `SyncPolicy::Never` / `Periodic`, which the lsm subjects will use.
+//! `SyncPolicy::Never` / `Periodic`; the lsm subjects use `Never`.
 
 use std::path::{Path, PathBuf};
 

@@ -434,12 +434,14 @@ impl Subject for LsmSubject {
         }
         let levels: Vec<String> = st.tables_per_level.iter().map(u64::to_string).collect();
         notes.push(format!(
-            "{name}, engine after the queries: {} tables ({} per level), {:.1} MiB of tables, \
-             {} flushes, {} compactions, {} write stalls, {} write slowdowns, write \
-             amplification {:.2}",
+            "{name}, engine after the queries: {} tables ({} per level), {:.1} MiB of tables \
+             holding {} entries of which {} tombstones, {} flushes, {} compactions, {} write \
+             stalls, {} write slowdowns, write amplification {:.2}",
             st.tables,
             levels.join("/"),
             mib(st.table_bytes),
+            st.table_entries,
+            st.table_deletions,
             st.flushes,
             st.compactions,
             st.write_stalls,

@@ -17,6 +17,7 @@ mod corpus;
 mod lsm_subject;
 mod sqlite;
 mod subject;
+mod subjects;
 #[allow(dead_code)] // shared with lsm-bench, which uses more of it
 #[path = "../../sysinfo.rs"]
 mod sysinfo;
@@ -32,7 +33,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use corpus::{Corpus, Hit, Query};
-use subject::{Config, Subject, SubjectKind};
+use subject::{Config, Subject};
+use subjects::SubjectKind;
 
 /// Secondary-index workloads (ingest, equality query, AND query) over JSON documents on
 /// every subject, with a Markdown report.

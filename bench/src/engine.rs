@@ -1,15 +1,9 @@
-//! The operations every benchmarked engine provides, and how to open one.
+//! The operations every benchmarked engine provides (`engines.rs` opens them).
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::ValueEnum;
-
-use crate::fjall_engine::FjallEngine;
-use crate::lsm_engine::LsmEngine;
-#[cfg(feature = "rocksdb")]
-use crate::rocksdb_engine::RocksdbEngine;
 
 /// The engines this binary can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -119,21 +113,6 @@ pub trait Engine: Send + Sync {
 
     /// One line about the engine's internal state (tables, syncs, ...), for the notes.
     fn state(&self) -> String;
-}
-
-/// Opens a fresh database of `kind` in `dir`.
-pub fn open(
-    kind: EngineKind,
-    dir: &Path,
-    cfg: &EngineConfig,
-    durability: Durability,
-) -> Result<Box<dyn Engine>> {
-    Ok(match kind {
-        EngineKind::Lsm => Box::new(LsmEngine::open(dir, cfg, durability)?),
-        EngineKind::Fjall => Box::new(FjallEngine::open(dir, cfg, durability)?),
-        #[cfg(feature = "rocksdb")]
-        EngineKind::Rocksdb => Box::new(RocksdbEngine::open(dir, cfg, durability)?),
-    })
 }
 
 /// What a write does about durability, per engine, for the report.

@@ -6,6 +6,7 @@
 //! notes) goes to standard output.
 
 mod engine;
+mod engines;
 mod fjall_engine;
 mod keys;
 mod lsm_engine;
@@ -160,7 +161,7 @@ impl Run<'_> {
 
         if has(Workload::Fillseq) {
             let dir = self.fresh_dir(kind, "fillseq");
-            let e = engine::open(kind, &dir, self.cfg, Durability::Buffered)?;
+            let e = engines::open(kind, &dir, self.cfg, Durability::Buffered)?;
             let m = workloads::fill(e.as_ref(), p, 0..p.num)?;
             self.record(kind, Workload::Fillseq, m);
             self.note_state(kind, "fillseq", e.as_ref());
@@ -170,7 +171,7 @@ impl Run<'_> {
 
         if selected.iter().any(|w| w.uses_random_fill()) {
             let dir = self.fresh_dir(kind, "fillrandom");
-            let mut e = engine::open(kind, &dir, self.cfg, Durability::Buffered)?;
+            let mut e = engines::open(kind, &dir, self.cfg, Durability::Buffered)?;
             let m = workloads::fill(e.as_ref(), p, self.inputs.fill_order.iter().copied())?;
             if has(Workload::Fillrandom) {
                 self.record(kind, Workload::Fillrandom, m);
@@ -206,7 +207,7 @@ impl Run<'_> {
 
         if has(Workload::Fillbatch) {
             let dir = self.fresh_dir(kind, "fillbatch");
-            let e = engine::open(kind, &dir, self.cfg, Durability::Buffered)?;
+            let e = engines::open(kind, &dir, self.cfg, Durability::Buffered)?;
             let m = workloads::fill_batch(e.as_ref(), p)?;
             self.record(kind, Workload::Fillbatch, m);
             e.close()?;
@@ -222,7 +223,7 @@ impl Run<'_> {
                 continue;
             }
             let dir = self.fresh_dir(kind, w.name());
-            let e = engine::open(kind, &dir, self.cfg, Durability::Synced)?;
+            let e = engines::open(kind, &dir, self.cfg, Durability::Synced)?;
             let m = workloads::sync_write(e.as_ref(), p, threads)?;
             self.record(kind, w, m);
             self.note_state(kind, w.name(), e.as_ref());
@@ -241,7 +242,7 @@ impl Run<'_> {
         let p = self.params;
         let dir = self.fresh_dir(kind, "overwrite");
         let io_before = sysinfo::process_write_bytes();
-        let e = engine::open(kind, &dir, self.cfg, Durability::Buffered)?;
+        let e = engines::open(kind, &dir, self.cfg, Durability::Buffered)?;
         workloads::fill(e.as_ref(), p, self.inputs.fill_order.iter().copied())?;
         eprintln!(
             "[{}] filled {} keys in random order (untimed); overwriting",

@@ -337,7 +337,11 @@ impl WriterState {
                                 }
                                 // A build lists the records it cannot read whatever
                                 // on_error says: a record indexed now leaves the list.
-                                out.delete(skip_key);
+                                // Only a record that had a doc id can be listed (a
+                                // build gives ids first), so a new key needs no delete.
+                                if old.is_some() {
+                                    out.delete(skip_key);
+                                }
                             }
                             Outcome::Skipped(message) => {
                                 out.put(skip_key, message);
@@ -346,6 +350,11 @@ impl WriterState {
                     }
                 }
                 BatchOp::Delete { .. } => {
+                    if old.is_none() {
+                        // Never indexed: no doc id, no skip record to remove.
+                        overlay.insert(raw_key, None);
+                        continue;
+                    }
                     out.delete(keys::pk_key(key));
                     overlay.insert(raw_key, None);
                     for gen in set.ready() {

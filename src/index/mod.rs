@@ -18,6 +18,7 @@
 //! rebuilds. [`Indexes`] is the facade the instance layer uses.
 
 pub mod build;
+pub mod cursor;
 pub mod def;
 pub mod dict;
 pub mod error;

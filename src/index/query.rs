@@ -8,16 +8,15 @@
 //! rebuilds happen between pages. Idle cursors expire after the cursor time-to-live.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+pub use super::cursor::Cursors;
+use super::cursor::{decode_cursor, encode_cursor, random_id, OpenCursor};
 use super::def::{tokenize, IndexType};
 use super::error::{IndexError, Result};
 use super::keys;
@@ -317,91 +316,6 @@ pub struct QueryPage {
     pub stats: ReadStats,
     /// The plan, when `explain` was asked for.
     pub plan: Option<Value>,
-}
-
-/// An open cursor: the snapshot and generations its query reads.
-struct OpenCursor {
-    snap: Arc<Snapshot>,
-    gens: HashMap<String, Arc<Gen>>,
-    fingerprint: u64,
-    used: Instant,
-}
-
-/// The open cursors of an instance.
-#[derive(Default)]
-pub struct Cursors {
-    open: Mutex<HashMap<u64, OpenCursor>>,
-}
-
-impl Cursors {
-    /// Open cursors right now.
-    pub fn len(&self) -> usize {
-        self.open.lock().len()
-    }
-
-    /// Whether no cursor is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn take(&self, id: u64, limits: &QueryLimits) -> Option<OpenCursor> {
-        let mut open = self.open.lock();
-        let now = Instant::now();
-        open.retain(|_, c| now.duration_since(c.used) <= limits.cursor_ttl);
-        open.remove(&id)
-    }
-
-    fn put(&self, id: u64, cursor: OpenCursor, limits: &QueryLimits) {
-        let mut open = self.open.lock();
-        while open.len() >= limits.max_cursors.max(1) {
-            let oldest = open.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| *k);
-            match oldest {
-                Some(k) => open.remove(&k),
-                None => break,
-            };
-        }
-        open.insert(id, cursor);
-    }
-}
-
-fn random_id() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}
-
-fn encode_cursor(id: u64, after: u64, fingerprint: u64) -> String {
-    let mut raw = Vec::with_capacity(25);
-    raw.push(1u8);
-    raw.extend_from_slice(&id.to_be_bytes());
-    raw.extend_from_slice(&after.to_be_bytes());
-    raw.extend_from_slice(&fingerprint.to_be_bytes());
-    format!(
-        "q1.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    )
-}
-
-fn decode_cursor(text: &str) -> Result<(u64, u64, u64)> {
-    let bad = || IndexError::BadCursor("not a cursor from this server".into());
-    let body = text.strip_prefix("q1.").ok_or_else(bad)?;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|_| bad())?;
-    if raw.len() != 25 || raw[0] != 1 {
-        return Err(bad());
-    }
-    let word = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&raw[1 + i * 8..9 + i * 8]);
-        u64::from_be_bytes(b)
-    };
-    Ok((word(0), word(1), word(2)))
 }
 
 /// Builds the posting iterator of a clause, and its plan.

@@ -191,11 +191,11 @@ mod tests {
         let a = Arc::new(Memtable::new(1, 1 << 20, 10));
         let b = Arc::new(Memtable::new(2, 1 << 20, 10));
         let c = Arc::new(Memtable::new(3, 1 << 20, 10));
-        a.insert(b"k1", 1, ValueKind::Put, b"");
-        a.insert(b"k3", 2, ValueKind::Put, b"");
-        b.insert(b"k1", 5, ValueKind::Put, b"");
-        b.insert(b"k2", 4, ValueKind::Delete, b"");
-        c.insert(b"k3", 9, ValueKind::Put, b"");
+        a.insert(b"k1", 1, ValueKind::Put, b"").expect("insert");
+        a.insert(b"k3", 2, ValueKind::Put, b"").expect("insert");
+        b.insert(b"k1", 5, ValueKind::Put, b"").expect("insert");
+        b.insert(b"k2", 4, ValueKind::Delete, b"").expect("insert");
+        c.insert(b"k3", 9, ValueKind::Put, b"").expect("insert");
         let mut it: MergeIterator = MergeIterator::new(vec![
             Box::new(a.iter()),
             Box::new(b.iter()),
@@ -236,7 +236,9 @@ mod tests {
                 } else {
                     rand(n_sources as u64) as usize
                 };
-                mems[src].insert(key.as_bytes(), seq, ValueKind::Put, b"");
+                mems[src]
+                    .insert(key.as_bytes(), seq, ValueKind::Put, b"")
+                    .expect("insert");
                 all.push((key, seq));
             }
             all.sort_by(|a, b| compare_internal(a.0.as_bytes(), a.1, b.0.as_bytes(), b.1));

@@ -135,9 +135,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
                 }
                 match op {
                     BatchOp::Put { key, value } => {
-                        recovered.insert(key, seq, ValueKind::Put, value)
+                        recovered.insert(key, seq, ValueKind::Put, value)?
                     }
-                    BatchOp::Delete { key } => recovered.insert(key, seq, ValueKind::Delete, b""),
+                    BatchOp::Delete { key } => {
+                        recovered.insert(key, seq, ValueKind::Delete, b"")?
+                    }
                 }
                 last_seq = last_seq.max(seq);
             }

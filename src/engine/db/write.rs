@@ -232,14 +232,19 @@ impl Inner {
 
         let mem = Arc::clone(&self.version.read().active);
         let mut s = leader.last_seq;
-        for p in group {
-            for op in p.batch.ops() {
-                s += 1;
-                match op {
-                    BatchOp::Put { key, value } => mem.insert(key, s, ValueKind::Put, value),
-                    BatchOp::Delete { key } => mem.insert(key, s, ValueKind::Delete, b""),
-                }
+        let inserted = group.iter().flat_map(|p| p.batch.ops()).try_for_each(|op| {
+            s += 1;
+            match op {
+                BatchOp::Put { key, value } => mem.insert(key, s, ValueKind::Put, value),
+                BatchOp::Delete { key } => mem.insert(key, s, ValueKind::Delete, b""),
             }
+        });
+        if let Err(e) = inserted {
+            // The WAL holds the group but the memtable does not: nothing more can be
+            // acknowledged consistently.
+            *self.poisoned.lock() = Some(e.to_string());
+            tracing::error!(error = %e, "memtable insert failed; the database is now read-only");
+            return Err(e);
         }
         leader.last_seq = seq;
         self.visible_seq.store(seq, Ordering::Release);

@@ -1,7 +1,8 @@
 //! The memtable: an ordered, concurrent in-memory map of versions.
 //!
 //! Writers insert under the engine's single write leader; readers never block, since the
-//! map is a lock-free skiplist. A memtable only grows: it is frozen when it reaches
+//! map is a lock-free skiplist kept in a few large chunks of memory (`skiplist.rs`, which
+//! says why). A memtable only grows: it is frozen when it reaches
 //! `memtable_max_size` and flushed to an SSTable by a background thread, after which it
 //! is dropped. It remembers the first WAL segment that holds its writes, so the WAL can
 //! be trimmed once it is flushed.
@@ -11,26 +12,28 @@
 //! most data is in tables) skip the skiplist search, which costs a cache miss or two
 //! per level.
 
-use std::cmp::Ordering as KeyOrdering;
+mod skiplist;
+
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::SkipMap;
+use skiplist::{SearchKey, SkipList};
 
 use super::bloom::{ConcurrentBloom, KeyHash};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::iter::InternalIterator;
-use super::types::{compare_keys, InternalKey, SeqNo, ValueKind, MAX_SEQNO};
+use super::types::{SeqNo, ValueKind, MAX_SEQNO};
 
-/// Bytes of bookkeeping charged per entry on top of key and value (skiplist node, key
-/// and value headers). An estimate, used only to decide when to flush.
+/// Bytes of bookkeeping charged per entry on top of key and value (the skiplist node's
+/// header and links, and padding). An estimate, used to decide when to flush and to size
+/// the filter.
 const ENTRY_OVERHEAD: usize = 64;
 
 /// An ordered in-memory table of versions.
 #[derive(Debug)]
 pub struct Memtable {
-    map: SkipMap<InternalKey, Vec<u8>>,
+    map: SkipList,
     approximate_size: AtomicUsize,
     max_seq: AtomicU64,
     first_wal_segment: u64,
@@ -45,7 +48,7 @@ impl Memtable {
     /// 2 % of `max_size`; 0 bits per key disables the filter).
     pub fn new(first_wal_segment: u64, max_size: usize, bloom_bits_per_key: u32) -> Self {
         Memtable {
-            map: SkipMap::new(),
+            map: SkipList::new(),
             approximate_size: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
             first_wal_segment,
@@ -58,16 +61,23 @@ impl Memtable {
         self.first_wal_segment
     }
 
-    /// Inserts one version.
-    pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+    /// Inserts one version. Fails only if the memtable has grown past any sensible size
+    /// (tens of GiB), far beyond `memtable_max_size`.
+    pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) -> Result<()> {
         let charge = user_key.len() + value.len() + ENTRY_OVERHEAD;
         // Before the version is in the map, and so before its sequence number is
         // published: a reader that can see the version also sees the filter bits.
         self.filter.add(KeyHash::of(user_key));
-        self.map
-            .insert(InternalKey::new(user_key, seq, kind), value.to_vec());
+        self.map.insert(user_key, seq, kind, value).map_err(|_| {
+            Error::Poisoned(format!(
+                "memtable full: {} bytes in {} versions",
+                self.map.allocated_bytes(),
+                self.map.len()
+            ))
+        })?;
         self.approximate_size.fetch_add(charge, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The newest version of `user_key` with sequence `<= seq`.
@@ -87,10 +97,14 @@ impl Memtable {
         if !self.filter.may_contain(hash) {
             return None;
         }
-        let seek = InternalKey::seek_key(user_key, seq);
-        let entry = self.map.lower_bound(Bound::Included(&seek))?;
-        let key = entry.key();
-        (key.user_key == user_key).then(|| (key.seq, key.kind, entry.value().clone()))
+        let node = self.map.seek(&SearchKey::new(user_key, seq), true);
+        if node == 0 || !self.map.key_eq(node, user_key) {
+            return None;
+        }
+        let info = self.map.info(node);
+        let mut value = Vec::new();
+        self.map.copy_value(node, &mut value);
+        Some((info.seq, info.kind, value))
     }
 
     /// Estimated memory use in bytes.
@@ -100,7 +114,7 @@ impl Memtable {
 
     /// Number of versions held (puts and tombstones).
     pub fn len(&self) -> u64 {
-        self.map.len() as u64
+        self.map.len()
     }
 
     /// The largest sequence number inserted (0 when empty).
@@ -110,7 +124,7 @@ impl Memtable {
 
     /// True when nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len() == 0
     }
 
     /// A cursor over all versions, in internal-key order.
@@ -173,42 +187,47 @@ pub struct MemtableIterator {
 }
 
 impl MemtableIterator {
-    /// Copies up to `chunk` versions starting at `from`.
-    fn fill(&mut self, from: Bound<&InternalKey>) {
+    /// Copies up to `chunk` versions starting at `from` (a user key and sequence).
+    fn fill(&mut self, from: Bound<(&[u8], SeqNo)>) {
         self.bytes.clear();
         self.slots.clear();
         self.pos = 0;
         self.exhausted = true;
-        for entry in self.mem.map.range((from, Bound::Unbounded)) {
-            let key = entry.key();
-            if self
-                .upper
-                .as_deref()
-                .is_some_and(|upper| compare_keys(&key.user_key, upper) != KeyOrdering::Less)
-            {
-                break;
-            }
-            if self.slots.len() == self.chunk {
-                self.exhausted = false;
-                break;
-            }
+        let map = &self.mem.map;
+        let mut node = match from {
+            Bound::Unbounded => map.first(),
+            Bound::Included((key, seq)) => map.seek(&SearchKey::new(key, seq), true),
+            Bound::Excluded((key, seq)) => map.seek(&SearchKey::new(key, seq), false),
+        };
+        while node != 0 {
+            let info = map.info(node);
             if self.slots.is_empty() {
                 // Room for the whole chunk if its versions are about this size, so the
                 // buffer does not grow step by step.
-                let guess = (key.user_key.len() + entry.value().len()).saturating_mul(self.chunk);
+                let guess = (info.key_len + info.value_len).saturating_mul(self.chunk);
                 self.bytes.reserve(guess.min(MAX_RESERVE));
             }
             let key_start = self.bytes.len();
-            self.bytes.extend_from_slice(&key.user_key);
+            map.copy_key(node, &mut self.bytes);
             let key_end = self.bytes.len();
-            self.bytes.extend_from_slice(entry.value());
+            let past_upper = self
+                .upper
+                .as_deref()
+                .is_some_and(|upper| &self.bytes[key_start..key_end] >= upper);
+            if past_upper || self.slots.len() == self.chunk {
+                self.exhausted = past_upper;
+                self.bytes.truncate(key_start);
+                break;
+            }
+            map.copy_value(node, &mut self.bytes);
             self.slots.push(Slot {
                 key_start,
                 key_end,
                 value_end: self.bytes.len(),
-                seq: key.seq,
-                kind: key.kind,
+                seq: info.seq,
+                kind: info.kind,
             });
+            node = map.next(node);
         }
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
     }
@@ -222,9 +241,8 @@ impl MemtableIterator {
 
 impl InternalIterator for MemtableIterator {
     fn seek(&mut self, user_key: &[u8], seq: SeqNo) -> Result<()> {
-        let seek = InternalKey::seek_key(user_key, seq.min(MAX_SEQNO));
         self.chunk = FIRST_CHUNK;
-        self.fill(Bound::Included(&seek));
+        self.fill(Bound::Included((user_key, seq.min(MAX_SEQNO))));
         Ok(())
     }
 
@@ -241,12 +259,8 @@ impl InternalIterator for MemtableIterator {
         self.pos += 1;
         if self.pos == self.slots.len() && !self.exhausted {
             let last = self.slots[self.pos - 1];
-            let last = InternalKey::new(
-                &self.bytes[last.key_start..last.key_end],
-                last.seq,
-                last.kind,
-            );
-            self.fill(Bound::Excluded(&last));
+            let key = self.bytes[last.key_start..last.key_end].to_vec();
+            self.fill(Bound::Excluded((&key, last.seq)));
         }
         Ok(())
     }
@@ -286,9 +300,9 @@ mod tests {
     #[test]
     fn get_sees_newest_version_at_or_below_seq() {
         let m = Memtable::new(1, 1 << 20, 10);
-        m.insert(b"a", 1, ValueKind::Put, b"v1");
-        m.insert(b"a", 3, ValueKind::Put, b"v3");
-        m.insert(b"a", 5, ValueKind::Delete, b"");
+        m.insert(b"a", 1, ValueKind::Put, b"v1").expect("insert");
+        m.insert(b"a", 3, ValueKind::Put, b"v3").expect("insert");
+        m.insert(b"a", 5, ValueKind::Delete, b"").expect("insert");
         assert_eq!(m.get(b"a", 0), None);
         assert_eq!(m.get(b"a", 2), Some((1, ValueKind::Put, b"v1".to_vec())));
         assert_eq!(m.get(b"a", 4), Some((3, ValueKind::Put, b"v3".to_vec())));
@@ -304,7 +318,8 @@ mod tests {
         for bits_per_key in [0, 10] {
             let m = Memtable::new(1, 4096, bits_per_key);
             for i in 0..2000u64 {
-                m.insert(format!("k{i}").as_bytes(), i + 1, ValueKind::Put, b"v");
+                m.insert(format!("k{i}").as_bytes(), i + 1, ValueKind::Put, b"v")
+                    .expect("insert");
             }
             for i in 0..2000u64 {
                 let got = m.get(format!("k{i}").as_bytes(), MAX_SEQNO);
@@ -319,7 +334,8 @@ mod tests {
         let m = Arc::new(Memtable::new(1, 1 << 20, 10));
         let total = FIRST_CHUNK + 2 * FIRST_CHUNK + 4 * FIRST_CHUNK + MAX_CHUNK * 3 + 5;
         for i in 0..total as u64 {
-            m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x");
+            m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x")
+                .expect("insert");
         }
         let mut it = m.iter();
         it.seek_to_first().expect("seek");
@@ -341,13 +357,15 @@ mod tests {
     fn bounded_iterator_stops_before_upper_across_refills() {
         let m = Arc::new(Memtable::new(1, 1 << 20, 10));
         for i in 0..1000u64 {
-            m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x");
+            m.insert(format!("k{i:05}").as_bytes(), i + 1, ValueKind::Put, b"x")
+                .expect("insert");
             m.insert(
                 format!("k{i:05}").as_bytes(),
                 i + 5000,
                 ValueKind::Delete,
                 b"",
-            );
+            )
+            .expect("insert");
         }
         let mut it = m.iter_until(Some(b"k00700"));
         it.seek(b"k00100", MAX_SEQNO).expect("seek");

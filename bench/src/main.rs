@@ -26,11 +26,6 @@ use clap::Parser;
 use engine::{Durability, Engine, EngineConfig, EngineKind, FjallSync, Shape};
 use workloads::{Inputs, Measurement, Params, Workload};
 
-/// The allocator of the `lsm` binary (see Cargo.toml), unless `--features system-alloc`.
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const ALL_WORKLOADS: &str =
     "fillseq,fillrandom,fillbatch,readrandom,readmissing,prefixscan,syncwrite1,syncwrite4,reopen,\
      overwrite";

@@ -29,11 +29,6 @@ use hyper::{Method, StatusCode};
 use client::{Load, Outcome, Requests};
 use serve::{ServeArgs, ServerProcess, Sync, Target};
 
-/// The allocator of the `lsm` binary (see Cargo.toml), unless `--features system-alloc`.
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// HTTP load runs: GET and POST of lsm's key routes against the lsm server and against a
 /// constant-answer axum server (the ceiling), with a Markdown report.
 #[derive(Parser, Debug)]

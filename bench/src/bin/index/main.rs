@@ -36,11 +36,6 @@ use corpus::{Corpus, Hit, Query};
 use subject::{Config, Subject};
 use subjects::SubjectKind;
 
-/// The allocator of the `lsm` binary (see Cargo.toml), unless `--features system-alloc`.
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// Secondary-index workloads (ingest, equality query, AND query) over JSON documents on
 /// every subject, with a Markdown report.
 #[derive(Parser, Debug)]

@@ -19,11 +19,6 @@ use lsm::extractor::{native, Extractor, ExtractorSpec};
 use lsm::plugin::{Limits, PluginHost, PluginStore, WasmExtractor};
 use rand::{Rng, SeedableRng};
 
-/// The allocator of the `lsm` binary (see Cargo.toml), unless `--features system-alloc`.
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const DOCS: usize = 20_000;
 const BATCH: usize = 1_000;
 

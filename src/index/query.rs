@@ -623,6 +623,12 @@ pub fn run(
             stats.check_time()?;
             continue;
         };
+        // A live doc id past a full page means there is a next page: its record need
+        // not be read (a doc id is live exactly while its record is, see write.rs).
+        if results.len() == limit {
+            more = true;
+            break;
+        }
         let key = String::from_utf8(key).map_err(|_| {
             IndexError::Damaged(super::postings::PostingsError(format!(
                 "doc {id}: key is not UTF-8"
@@ -632,10 +638,6 @@ pub fn run(
             stats.dead_skipped += 1;
             continue;
         };
-        if results.len() == limit {
-            more = true;
-            break;
-        }
         last = id;
         results.push((key, value));
     }

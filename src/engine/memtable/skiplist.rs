@@ -455,6 +455,9 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    /// Internal key (user key, sequence descending) to version, as the list orders them.
+    type Model = BTreeMap<(Vec<u8>, std::cmp::Reverse<SeqNo>), (ValueKind, Vec<u8>)>;
+
     fn collect(list: &SkipList) -> Vec<(Vec<u8>, SeqNo, ValueKind, Vec<u8>)> {
         let mut out = Vec::new();
         let mut a = list.first();
@@ -488,8 +491,7 @@ mod tests {
         ) {
             let list = SkipList::new();
             // Key ascending, then sequence descending.
-            let mut model: BTreeMap<(Vec<u8>, std::cmp::Reverse<SeqNo>), (ValueKind, Vec<u8>)> =
-                BTreeMap::new();
+            let mut model: Model = BTreeMap::new();
             for (i, (k, v, put)) in ops.iter().enumerate() {
                 let seq = i as u64 + 1;
                 let kind = if *put { ValueKind::Put } else { ValueKind::Delete };

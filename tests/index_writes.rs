@@ -100,3 +100,67 @@ fn concurrent_synced_indexed_writes_share_fsyncs_and_stay_consistent() {
     assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
     ix.close();
 }
+
+/// A batch large enough to extract for each index on its own thread: every index gets
+/// its terms, a `skip` index counts its failures, and a `reject` index refuses the whole
+/// batch (nothing of it is written), the same as a small batch extracted in turn.
+#[test]
+fn large_batches_extract_every_index_and_report_the_first_rejection() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    let ix = Indexes::open(db.clone(), native(), None, QueryLimits::default()).expect("indexes");
+    for (name, path, on_error) in [
+        ("by_city", "$.city", "reject"),
+        ("by_age", "$.age", "skip"),
+        ("by_tag", "$.tags", "reject"),
+    ] {
+        let def: IndexDef = serde_json::from_value(json!({"index_name": name,
+            "scope_prefix": "u:", "index_type": "equality", "on_error": on_error,
+            "extractor": {"type": "json_path", "path": path}}))
+        .expect("def");
+        wait(&ix, ix.create(def).expect("create").id);
+    }
+    // 600 records x 3 indexes: well past the parallel threshold.
+    let mut b = WriteBatch::new();
+    for i in 0..600 {
+        b.put(
+            format!("u:{i:04}"),
+            json!({"city": format!("c{}", i % 7), "age": i % 50, "tags": [format!("t{}", i % 3)]})
+                .to_string(),
+        );
+    }
+    ix.write(b).expect("large batch");
+    assert_eq!(
+        all(&ix, json!({"index": "by_city", "term": "c3"})).len(),
+        86
+    );
+    assert_eq!(all(&ix, json!({"index": "by_age", "term": 7})).len(), 12);
+    assert_eq!(
+        all(&ix, json!({"index": "by_tag", "term": "t2"})).len(),
+        200
+    );
+
+    // Not JSON: `by_age` would skip it, `by_city` (the first index) and `by_tag` reject it.
+    let mut b = WriteBatch::new();
+    for i in 600..900 {
+        b.put(format!("u:{i:04}"), json!({"city": "late"}).to_string());
+    }
+    b.put("u:bad", "not json");
+    let err = ix
+        .write(b)
+        .expect_err("a rejecting index refuses the batch");
+    assert!(
+        matches!(&err, lsm::index::IndexError::Rejected { index, key, .. }
+            if index == "by_city" && key == "u:bad"),
+        "{err:?}"
+    );
+    assert!(all(&ix, json!({"index": "by_city", "term": "late"})).is_empty());
+    assert_eq!(
+        db.get("u:0600").expect("get"),
+        None,
+        "a refused batch wrote nothing"
+    );
+    let reports = ix.verify().expect("verify");
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    ix.close();
+}

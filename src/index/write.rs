@@ -200,26 +200,80 @@ pub struct Extracted {
     per_op: Vec<Vec<(Arc<Gen>, Outcome)>>,
 }
 
+/// Batches with at least this many (record, index) extractions extract for each index on
+/// its own thread; below it, a thread costs more than it saves.
+const PARALLEL_EXTRACTIONS: usize = 256;
+
+/// One index's share of a batch: which ops are in its scope, and their keys and values.
+struct Share<'a> {
+    gen: &'a Arc<Gen>,
+    which: Vec<usize>,
+    entries: Vec<(&'a str, &'a [u8])>,
+}
+
 /// Extracts, for every served index, the terms of the puts in its scope.
+///
+/// With several indexes and a large batch, each index extracts on its own (scoped)
+/// thread: extractors are independent (a plugin gives each concurrent call its own
+/// instance), and extraction is most of the CPU an indexed write costs. Outcomes and
+/// errors are reported in index order either way, so the result does not depend on
+/// which thread finished first.
 pub fn extract_batch(set: &IndexSet, batch: &WriteBatch) -> Result<Extracted> {
     let ops = batch.ops();
     let mut per_op: Vec<Vec<(Arc<Gen>, Outcome)>> = (0..ops.len()).map(|_| Vec::new()).collect();
-    for gen in set.ready() {
-        let mut which = Vec::new();
-        let mut entries: Vec<(&str, &[u8])> = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            if let BatchOp::Put { key, value } = op {
-                let Ok(key) = std::str::from_utf8(key) else {
-                    continue;
-                };
-                if gen.def.in_scope(key) {
-                    which.push(i);
-                    entries.push((key, value));
+    let work: Vec<Share> = set
+        .ready()
+        .map(|gen| {
+            let mut which = Vec::new();
+            let mut entries: Vec<(&str, &[u8])> = Vec::new();
+            for (i, op) in ops.iter().enumerate() {
+                if let BatchOp::Put { key, value } = op {
+                    let Ok(key) = std::str::from_utf8(key) else {
+                        continue;
+                    };
+                    if gen.def.in_scope(key) {
+                        which.push(i);
+                        entries.push((key, value));
+                    }
                 }
             }
-        }
-        for (i, outcome) in which.into_iter().zip(extract(gen, &entries, true)?) {
-            per_op[i].push((Arc::clone(gen), outcome));
+            Share {
+                gen,
+                which,
+                entries,
+            }
+        })
+        .collect();
+    let total: usize = work.iter().map(|w| w.entries.len()).sum();
+    let parallel = work.len() > 1
+        && total >= PARALLEL_EXTRACTIONS
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let outcomes: Vec<Result<Vec<Outcome>>> = if parallel {
+        std::thread::scope(|scope| {
+            let (first, rest) = work
+                .split_first()
+                .map_or((None, &[][..]), |(f, r)| (Some(f), r));
+            let handles: Vec<_> = rest
+                .iter()
+                .map(|w| scope.spawn(move || extract(w.gen, &w.entries, true)))
+                .collect();
+            let mut all = Vec::with_capacity(work.len());
+            all.extend(first.map(|w| extract(w.gen, &w.entries, true)));
+            for h in handles {
+                all.push(h.join().unwrap_or_else(|_| {
+                    Err(IndexError::Invalid("an extractor thread panicked".into()))
+                }));
+            }
+            all
+        })
+    } else {
+        work.iter()
+            .map(|w| extract(w.gen, &w.entries, true))
+            .collect()
+    };
+    for (w, outcome) in work.iter().zip(outcomes) {
+        for (i, outcome) in w.which.iter().zip(outcome?) {
+            per_op[*i].push((Arc::clone(w.gen), outcome));
         }
     }
     Ok(Extracted {

@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use parking_lot::Mutex;
 
 use super::error::{IndexError, Result};
-use super::query::QueryLimits;
 use super::registry::Gen;
 use crate::engine::Snapshot;
 
@@ -40,16 +39,19 @@ impl Cursors {
         self.len() == 0
     }
 
-    pub(super) fn take(&self, id: u64, limits: &QueryLimits) -> Option<OpenCursor> {
+    /// Takes cursor `id` out of the table, first dropping every cursor idle for longer
+    /// than `ttl`.
+    pub(super) fn take(&self, id: u64, ttl: Duration) -> Option<OpenCursor> {
         let mut open = self.open.lock();
         let now = Instant::now();
-        open.retain(|_, c| now.duration_since(c.used) <= limits.cursor_ttl);
+        open.retain(|_, c| now.duration_since(c.used) <= ttl);
         open.remove(&id)
     }
 
-    pub(super) fn put(&self, id: u64, cursor: OpenCursor, limits: &QueryLimits) {
+    /// Keeps `cursor` as `id`, dropping the least recently used ones beyond `max`.
+    pub(super) fn put(&self, id: u64, cursor: OpenCursor, max: usize) {
         let mut open = self.open.lock();
-        while open.len() >= limits.max_cursors.max(1) {
+        while open.len() >= max.max(1) {
             let oldest = open.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| *k);
             match oldest {
                 Some(k) => open.remove(&k),

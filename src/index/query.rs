@@ -593,7 +593,9 @@ pub fn run(
                     "the cursor belongs to another query (send the same query with it)".into(),
                 ));
             }
-            let open = cursors.take(id, limits).ok_or(IndexError::CursorExpired)?;
+            let open = cursors
+                .take(id, limits.cursor_ttl)
+                .ok_or(IndexError::CursorExpired)?;
             if open.fingerprint != fp {
                 return Err(IndexError::BadCursor(
                     "the cursor belongs to another query".into(),
@@ -650,7 +652,7 @@ pub fn run(
                 fingerprint: req.fingerprint,
                 used: Instant::now(),
             },
-            limits,
+            limits.max_cursors,
         );
         Some(encode_cursor(id, last, req.fingerprint))
     } else {

@@ -57,11 +57,13 @@ const MAX_GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// Creates WAL segment `id`. When the WAL is fsynced (`Always`, `Periodic`), room for
 /// one memtable's worth of records is reserved up front, so those fsyncs do not also
-/// have to commit a growing file size.
+/// have to commit a growing file size; under `Always`, zeros are kept written ahead of
+/// the records so they do not have to commit block allocations either.
 pub(super) fn new_segment(wal_dir: &std::path::Path, id: u64, opts: &Options) -> Result<WalWriter> {
     let mut wal = WalWriter::create(wal_dir, id)?;
     if opts.sync != SyncPolicy::Never {
-        wal.preallocate((opts.memtable_max_size as u64).min(64 << 20))?;
+        let zero_ahead = opts.sync == SyncPolicy::Always;
+        wal.preallocate((opts.memtable_max_size as u64).min(64 << 20), zero_ahead)?;
     }
     Ok(wal)
 }

@@ -472,3 +472,58 @@ fn torn_large_record_is_cut() {
         assert_eq!(outcome.truncated_at, Some(valid as u64));
     }
 }
+
+/// Records appended across several stretches of zeros written ahead replay exactly, the
+/// zeros after the last record read as a torn tail, and a record larger than a stretch
+/// lands whole.
+#[test]
+fn zeros_written_ahead_never_cover_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = WalWriter::create(dir.path(), 7).expect("create");
+    w.preallocate(3 << 20, true).expect("preallocate");
+    let mut logged = Vec::new();
+    for i in 0..4000u64 {
+        let seq = i + 1;
+        let mut b = WriteBatch::new();
+        // Mostly ~600 bytes, one of 1.5 MiB (past a whole stretch of zeros).
+        let len = if i == 1500 { 3 << 19 } else { 600 };
+        b.put(format!("k{i:05}"), vec![(i % 251) as u8; len]);
+        let mut rec = Vec::new();
+        encode_batch_record(&mut rec, seq, &b);
+        w.append(&rec).expect("append");
+        logged.push((seq, b));
+    }
+    w.sync().expect("sync");
+    assert!(
+        w.size() > 3 << 20,
+        "the records outgrew the reserved length"
+    );
+    let path = w.path().to_path_buf();
+    drop(w);
+    let (outcome, got) = replay(&path, true).expect("replay");
+    assert_eq!(got.len(), logged.len());
+    assert!(got
+        .iter()
+        .zip(&logged)
+        .all(|(a, b)| a.0 == b.0 && a.1.ops() == b.1.ops()));
+    assert_eq!(outcome.truncated_at, None, "nothing after the last record");
+
+    // A segment that stopped inside its zeros: they replay as a torn tail.
+    let mut w = WalWriter::create(dir.path(), 8).expect("create");
+    w.preallocate(3 << 20, true).expect("preallocate");
+    for (seq, b) in logged.iter().take(100) {
+        let mut rec = Vec::new();
+        encode_batch_record(&mut rec, *seq, b);
+        w.append(&rec).expect("append");
+    }
+    w.sync().expect("sync");
+    let end = w.size();
+    let path = w.path().to_path_buf();
+    drop(w);
+    let data = fs::read(&path).expect("read");
+    assert_eq!(data.len() as u64, 3 << 20);
+    assert!(data[end as usize..].iter().all(|&b| b == 0));
+    let (outcome, got) = replay(&path, true).expect("replay");
+    assert_eq!(got.len(), 100);
+    assert_eq!(outcome.truncated_at, Some(end));
+}

@@ -14,6 +14,7 @@
 //! The layers, bottom up (each uses only the ones before it):
 //!
 //! - [`engine`]: the storage engine, which knows nothing of HTTP, JSON, indexes or WASM;
+//!   [`names`]: the allow-list for instance, plugin and index names;
 //! - [`codec`] and [`extractor`]: value codecs and index term extractors, native;
 //! - [`plugin`]: the WebAssembly host, whose plugins implement those two traits;
 //! - [`index`]: secondary indexes: block posting lists kept in the engine with the
@@ -33,5 +34,6 @@ pub mod engine;
 pub mod extractor;
 pub mod index;
 pub mod instance;
+pub mod names;
 pub mod plugin;
 pub mod server;

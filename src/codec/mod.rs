@@ -17,7 +17,19 @@ pub use self::bson::BsonCodec;
 pub use self::json::JsonCodec;
 pub use self::raw::RawCodec;
 
-use crate::config::BuiltinCodec;
+use serde::Deserialize;
+
+/// The built-in codecs, as `lsm.toml` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinCodec {
+    /// Bytes as they are.
+    Raw,
+    /// Validated JSON, stored as UTF-8.
+    Json,
+    /// JSON in the API, BSON on disk.
+    Bson,
+}
 
 /// A value as it arrives from a client.
 #[derive(Debug, Clone, PartialEq)]

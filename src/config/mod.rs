@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::codec::BuiltinCodec;
 use crate::engine::{CompactionOptions, CompactionStrategy, Options, SyncPolicy};
+pub use crate::names::check_name;
 
 /// A configuration error, with the place it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +48,6 @@ pub enum CodecConfig {
         /// Path of the component.
         plugin: PathBuf,
     },
-}
-
-/// The built-in codecs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuiltinCodec {
-    /// Bytes as they are.
-    Raw,
-    /// Validated JSON, stored as UTF-8.
-    Json,
-    /// JSON in the API, BSON on disk.
-    Bson,
 }
 
 /// The WAL sync policy as written in the file.
@@ -458,27 +448,6 @@ impl Config {
             .or(self.instances.first())
             .map(|i| i.name.as_str())
             .unwrap_or("default")
-    }
-}
-
-/// Checks a name against the allow-list: 1 to 64 of `a-z 0-9 _ -`, not starting with
-/// `_` or `-`. Names become URL segments and directory names, so nothing else passes.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid name {name:?}: use 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
-        ))
     }
 }
 

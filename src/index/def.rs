@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::extractor::{ExtractorSpec, Term};
-
+use crate::names::is_valid_name;
 /// The longest index name.
-pub const MAX_NAME_LEN: usize = 64;
+pub use crate::names::MAX_NAME_LEN;
+
 /// The longest term, in bytes of its encoded text. A record with a longer term fails
 /// extraction (and follows the index's `on_error`): terms are parts of engine keys.
 pub const MAX_TERM_LEN: usize = 1024;
@@ -156,21 +157,11 @@ pub fn load_file(path: &std::path::Path) -> Result<Vec<IndexDef>, String> {
 
 /// Checks an index name: `[a-z0-9_-]{1,64}`, starting with a letter or digit.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    match is_valid_name(name) {
+        true => Ok(()),
+        false => Err(format!(
             "index name {name:?} must be 1 to {MAX_NAME_LEN} of a-z, 0-9, '_' and '-', starting with a letter or digit"
-        ))
+        )),
     }
 }
 

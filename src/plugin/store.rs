@@ -26,7 +26,7 @@ use super::fs::write_atomically;
 use super::host::{Limits, PluginHost};
 use super::loaded::{Plugin, World};
 use super::PluginError;
-use crate::config::check_name;
+use crate::names::check_name;
 
 const REGISTRY_FORMAT: u32 = 1;
 

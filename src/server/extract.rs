@@ -121,7 +121,7 @@ impl FromRequestParts<Arc<AppState>> for NameParam {
         let name = path_param(parts, state, "name")
             .await?
             .ok_or_else(|| ApiError::internal("route has no {name} segment"))?;
-        crate::config::check_name(&name).map_err(ApiError::bad_parameter)?;
+        crate::names::check_name(&name).map_err(ApiError::bad_parameter)?;
         Ok(NameParam(name))
     }
 }

@@ -101,3 +101,21 @@ pub(super) fn decode_cursor(text: &str) -> Result<(u64, u64, u64)> {
     };
     Ok((word(0), word(1), word(2)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let c = encode_cursor(7, 1234, 99);
+        assert_eq!(decode_cursor(&c).unwrap(), (7, 1234, 99));
+        for bad in ["", "q1.", "q1.!!!", "k1.AAAA", &c[..c.len() - 2]] {
+            assert!(
+                matches!(decode_cursor(bad), Err(IndexError::BadCursor(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -27,6 +27,7 @@ pub mod list;
 pub mod postings;
 pub mod query;
 pub mod registry;
+pub mod request;
 pub mod tasks;
 pub mod term;
 pub mod verify;
@@ -39,8 +40,9 @@ use serde::Serialize;
 
 pub use def::{IndexDef, IndexType, OnError};
 pub use error::{IndexError, Result};
-pub use query::{QueryLimits, QueryPage, QueryRequest};
+pub use query::QueryPage;
 pub use registry::Source;
+pub use request::{QueryLimits, QueryRequest};
 pub use tasks::{TaskInfo, TaskState};
 pub use verify::IndexReport;
 

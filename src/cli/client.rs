@@ -7,9 +7,10 @@
 //! ([`Pages`]), so a scan never holds more than one page. Every failure is a
 //! [`ClientError`]; a server's `application/problem+json` answer keeps its `code` and
 //! `detail`. The plugin routes are in `client/plugins.rs`, the index, task and query
-//! routes in `client/indexes.rs`.
+//! routes in `client/indexes.rs`, the paging of list routes in `client/pages.rs`.
 
 mod indexes;
+mod pages;
 mod plugins;
 
 use std::io::Write;
@@ -23,6 +24,7 @@ use ureq::http::Response;
 use ureq::{Agent, Body, RequestBuilder};
 
 pub use self::indexes::{task_url, Accepted, IndexInfo, QueryPage, TaskInfo};
+pub use self::pages::Pages;
 pub use self::plugins::{PluginInfo, Sample, SampleValue, Tried, UploadLimits, Uploaded};
 use crate::codec::ValueOut;
 
@@ -449,102 +451,6 @@ impl Client {
             ClientError::Transport {
                 url: url.to_string(),
                 reason,
-            }
-        }
-    }
-}
-
-/// Pages of a list route, fetched one at a time as the iterator advances: at most one
-/// page is held in memory. A failed request ends the iteration with its error.
-pub struct Pages<'a, T> {
-    client: &'a Client,
-    url: String,
-    field: &'static str,
-    prefix: Option<String>,
-    page_size: usize,
-    cursor: Option<String>,
-    buffered: std::vec::IntoIter<T>,
-    finished: bool,
-    parse: fn(Value) -> Result<T, String>,
-}
-
-impl<'a, T> Pages<'a, T> {
-    fn new(
-        client: &'a Client,
-        path: &str,
-        field: &'static str,
-        prefix: Option<&str>,
-        page_size: Option<usize>,
-        parse: fn(Value) -> Result<T, String>,
-    ) -> Self {
-        Pages {
-            client,
-            url: format!("{}{path}", client.root),
-            field,
-            prefix: prefix.filter(|p| !p.is_empty()).map(str::to_string),
-            page_size: page_size.unwrap_or(PAGE_SIZE),
-            cursor: None,
-            buffered: Vec::new().into_iter(),
-            finished: false,
-            parse,
-        }
-    }
-
-    fn fetch(&mut self) -> Result<(), ClientError> {
-        let url = &self.url;
-        let mut request = self
-            .client
-            .agent
-            .get(url)
-            .query("limit", self.page_size.to_string());
-        if let Some(prefix) = &self.prefix {
-            request = request.query("prefix", prefix);
-        }
-        if let Some(cursor) = &self.cursor {
-            request = request.query("cursor", cursor);
-        }
-        let resp = self.client.send(url, request.call())?;
-        let mut page: Map<String, Value> = read_json(url, resp)?;
-        let Some(Value::Array(entries)) = page.remove(self.field) else {
-            return Err(protocol(
-                url,
-                format!("no {:?} list in the page", self.field),
-            ));
-        };
-        let next = match page.remove("next_cursor") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(c)) => Some(c),
-            Some(other) => return Err(protocol(url, format!("next_cursor is {other}"))),
-        };
-        let items = entries
-            .into_iter()
-            .map(self.parse)
-            .collect::<Result<Vec<T>, String>>()
-            .map_err(|reason| protocol(url, reason))?;
-        if items.is_empty() && next.is_some() && next == self.cursor {
-            return Err(protocol(url, "the cursor does not advance".into()));
-        }
-        self.finished = next.is_none();
-        self.cursor = next;
-        self.buffered = items.into_iter();
-        Ok(())
-    }
-}
-
-impl<T> Iterator for Pages<'_, T> {
-    type Item = Result<T, ClientError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.buffered.next() {
-                return Some(Ok(item));
-            }
-            if self.finished {
-                return None;
-            }
-            if let Err(e) = self.fetch() {
-                self.finished = true;
-                return Some(Err(e));
             }
         }
     }

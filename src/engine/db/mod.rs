@@ -214,6 +214,25 @@ impl Db {
         Ok(PendingCommit::queued(self.clone(), write))
     }
 
+    /// Like [`submit`](Db::submit), for a batch that must know its own sequence
+    /// numbers: `build` is called with the one its first operation will get (operation
+    /// `i` gets `first + i`) and returns the batch to queue, so a batch can record in
+    /// some of its values the sequence numbers of its other operations.
+    ///
+    /// `build` runs while the write queue is locked (that is what fixes its place in
+    /// the commit order), so it should only assemble what the caller prepared: other
+    /// writers cannot queue meanwhile. If it fails, or the batch it returns is invalid,
+    /// nothing is queued.
+    pub fn submit_with<E: From<Error>>(
+        &self,
+        build: impl FnOnce(SeqNo) -> std::result::Result<WriteBatch, E>,
+    ) -> std::result::Result<PendingCommit, E> {
+        match self.inner.submit_with(build)? {
+            Some(write) => Ok(PendingCommit::queued(self.clone(), write)),
+            None => Ok(PendingCommit::ready(self.inner.visible_seq())),
+        }
+    }
+
     /// Returns once every batch submitted before the call is committed or has failed
     /// (committing them if no other writer is), so reads after it see every one that
     /// succeeded. Each batch's own outcome is reported by its [`PendingCommit`]; this
@@ -234,6 +253,14 @@ impl Db {
     /// `get` where blocking is allowed.
     pub fn get_if_cached(&self, key: impl AsRef<[u8]>) -> Result<Option<Option<Vec<u8>>>> {
         self.inner.get_if_cached(key.as_ref())
+    }
+
+    /// Like [`get`](Db::get), with the sequence number of the write that set the value:
+    /// it identifies this version of the record (a later put of the key gets a higher
+    /// one, and compaction keeps sequence numbers as they are).
+    pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(SeqNo, Vec<u8>)>> {
+        self.inner
+            .get_versioned_at(key.as_ref(), self.inner.visible_seq())
     }
 
     /// The sequence number of the latest acknowledged write.
@@ -361,18 +388,23 @@ impl Inner {
 
     /// Newest visible version of `key` at `seq`.
     fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_versioned_at(key, seq)?.map(|(_, value)| value))
+    }
+
+    /// Newest visible version of `key` at `seq`, with the sequence number that wrote it.
+    fn get_versioned_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, Vec<u8>)>> {
         validate_key(key)?;
         // Hashed once for the filters of every memtable and table.
         let hash = KeyHash::of(key);
         let version = self.current_version();
         for mem in version.memtables_newest_first() {
-            if let Some((_, kind, value)) = mem.get_with_hash(key, hash, seq) {
-                return Ok(visible(kind, value));
+            if let Some((s, kind, value)) = mem.get_with_hash(key, hash, seq) {
+                return Ok(visible(kind, value).map(|v| (s, v)));
             }
         }
         for table in version.tables_for_key(key) {
-            if let Some((_, kind, value)) = table.get_with_hash(key, hash, seq)? {
-                return Ok(visible(kind, value));
+            if let Some((s, kind, value)) = table.get_with_hash(key, hash, seq)? {
+                return Ok(visible(kind, value).map(|v| (s, v)));
             }
         }
         Ok(None)

@@ -122,7 +122,26 @@ impl DbIterator {
         }
     }
 
-    fn step(&mut self) -> Result<Option<(String, Vec<u8>)>> {
+    /// The next record with the sequence number that wrote its value, or `None` at
+    /// the end (the [`Iterator`] items without the sequence numbers).
+    pub fn next_versioned(&mut self) -> Option<Result<(String, SeqNo, Vec<u8>)>> {
+        if self.finished {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<(String, SeqNo, Vec<u8>)>> {
         if self.advance {
             self.advance = false;
             self.merge.next()?;
@@ -149,7 +168,11 @@ impl DbIterator {
             let key = std::str::from_utf8(key).map_err(|e| {
                 Error::InvalidKey(format!("stored key is not UTF-8 (damaged data?): {e}"))
             })?;
-            let item = (key.to_owned(), self.merge.value().to_vec());
+            let item = (
+                key.to_owned(),
+                self.merge.seq(),
+                self.merge.value().to_vec(),
+            );
             self.advance = true;
             return Ok(Some(item));
         }
@@ -160,20 +183,8 @@ impl Iterator for DbIterator {
     type Item = Result<(String, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        match self.step() {
-            Ok(Some(item)) => Some(Ok(item)),
-            Ok(None) => {
-                self.finished = true;
-                None
-            }
-            Err(e) => {
-                self.finished = true;
-                Some(Err(e))
-            }
-        }
+        self.next_versioned()
+            .map(|item| item.map(|(key, _, value)| (key, value)))
     }
 }
 
@@ -304,6 +315,12 @@ impl Snapshot {
     /// The value of `key` as of the snapshot.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.inner.get_at(key.as_ref(), self.seq)
+    }
+
+    /// The value of `key` as of the snapshot, with the sequence number that wrote it
+    /// (see [`Db::get_versioned`](super::Db::get_versioned)).
+    pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(SeqNo, Vec<u8>)>> {
+        self.inner.get_versioned_at(key.as_ref(), self.seq)
     }
 
     /// Iterates `range` as of the snapshot.

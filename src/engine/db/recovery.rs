@@ -29,7 +29,7 @@ use super::super::types::BatchOp;
 use super::super::types::ValueKind;
 use super::super::wal;
 use super::stats::QuarantinedTable;
-use super::write::{new_segment, LeaderState};
+use super::write::{new_segment, LeaderState, WriteQueue};
 use super::{sort_level, FlushSignal, Inner, Version, WriteCounters};
 
 const QUARANTINE_DIR: &str = "quarantine";
@@ -197,7 +197,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Arc<Inner>> {
         })),
         visible_seq: AtomicU64::new(last_seq),
         next_file_id: AtomicU64::new(next_file_id),
-        queue: Mutex::new(Default::default()),
+        queue: Mutex::new(WriteQueue::after(last_seq)),
         queue_cv: Condvar::new(),
         gather_cv: Condvar::new(),
         leader: Mutex::new(LeaderState::new(wal_writer, last_seq)),

@@ -33,6 +33,8 @@ use super::{Db, Inner, Version};
 /// A batch waiting in the queue, and the slot for its outcome.
 pub(super) struct PendingWrite {
     batch: WriteBatch,
+    /// The sequence number of its first operation, fixed when it was queued.
+    first_seq: SeqNo,
     result: Mutex<Option<Result<SeqNo>>>,
 }
 
@@ -43,6 +45,9 @@ pub(super) struct WriteQueue {
     leader_active: bool,
     /// Batches ever queued.
     submitted: u64,
+    /// The last sequence number handed to a queued batch (batches are committed in the
+    /// order they were queued, so this is also the order of their sequence numbers).
+    last_queued_seq: SeqNo,
     /// Batches ever given their outcome. Groups are taken from the front of the queue
     /// and committed one at a time, so these are exactly the first `finished` queued.
     finished: u64,
@@ -50,6 +55,16 @@ pub(super) struct WriteQueue {
     last_group: usize,
     /// Duration of the last WAL fsync.
     last_sync: Duration,
+}
+
+impl WriteQueue {
+    /// An empty queue whose first batch gets sequence number `last_seq + 1`.
+    pub(super) fn after(last_seq: SeqNo) -> Self {
+        WriteQueue {
+            last_queued_seq: last_seq,
+            ..WriteQueue::default()
+        }
+    }
 }
 
 /// The longest a leader waits for writers to join its group (see `gather`).
@@ -93,17 +108,40 @@ impl Inner {
     /// it. Its sequence numbers are assigned in this order when a leader commits it.
     pub(super) fn submit(&self, batch: WriteBatch) -> Result<Arc<PendingWrite>> {
         self.check_open()?;
+        let mut queue = self.queue.lock();
+        Ok(self.enqueue(&mut queue, batch))
+    }
+
+    /// [`Db::submit_with`]: `None` when `build` returned an empty batch.
+    pub(super) fn submit_with<E: From<Error>>(
+        &self,
+        build: impl FnOnce(SeqNo) -> std::result::Result<WriteBatch, E>,
+    ) -> std::result::Result<Option<Arc<PendingWrite>>, E> {
+        self.check_open()?;
+        let mut queue = self.queue.lock();
+        let batch = build(queue.last_queued_seq + 1)?;
+        batch.validate()?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.enqueue(&mut queue, batch)))
+    }
+
+    /// Queues a validated, non-empty batch, giving it the next sequence numbers.
+    fn enqueue(&self, queue: &mut WriteQueue, batch: WriteBatch) -> Arc<PendingWrite> {
+        let first_seq = queue.last_queued_seq + 1;
+        queue.last_queued_seq += batch.len() as u64;
         let write = Arc::new(PendingWrite {
             batch,
+            first_seq,
             result: Mutex::new(None),
         });
-        let mut queue = self.queue.lock();
         queue.submitted += 1;
         queue.pending.push_back(Arc::clone(&write));
         if queue.leader_active {
             self.gather_cv.notify_one();
         }
-        Ok(write)
+        write
     }
 
     /// Waits for the outcome of a queued batch, leading group commits whenever no other
@@ -205,6 +243,17 @@ impl Inner {
         let mut seq = leader.last_seq;
         let mut seqs = Vec::with_capacity(group.len());
         for p in group {
+            if p.first_seq != seq + 1 {
+                // Groups are committed in queue order, each batch with the numbers it
+                // was given when queued; anything else is a bug, and committing on
+                // would break every reader relying on those numbers.
+                let e = Error::Poisoned(format!(
+                    "write queued with sequence number {} committed after {seq}",
+                    p.first_seq
+                ));
+                *self.poisoned.lock() = Some(e.to_string());
+                return Err(e);
+            }
             wal::encode_batch_record(&mut leader.buf, seq + 1, &p.batch);
             seq += p.batch.len() as u64;
             seqs.push(seq);
@@ -573,5 +622,67 @@ mod tests {
             group_error(&io),
             Error::Poisoned(m) if m.contains("disk full")
         ));
+    }
+
+    #[test]
+    fn a_batch_built_with_its_sequence_numbers_gets_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open(dir.path());
+        db.put("x", b"1").expect("put");
+        // Submitted and not yet committed: the next batch's numbers follow it anyway.
+        let queued = db.submit(one_put("y")).expect("submit");
+        let mut seen = 0;
+        let pending = db
+            .submit_with(|first| -> Result<WriteBatch> {
+                seen = first;
+                let mut b = WriteBatch::new();
+                b.put("a", b"va");
+                b.put("b", b"vb");
+                // A value naming the numbers of the two puts before it.
+                b.put("ab", format!("{first},{}", first + 1));
+                Ok(b)
+            })
+            .expect("submit_with");
+        let y = queued.wait().expect("y");
+        let last = pending.wait().expect("commit");
+        assert_eq!(seen, y + 1);
+        assert_eq!(last, seen + 2);
+        let check = |db: &Db| {
+            assert_eq!(
+                db.get_versioned("a").expect("get"),
+                Some((seen, b"va".to_vec()))
+            );
+            assert_eq!(
+                db.get_versioned("b").expect("get"),
+                Some((seen + 1, b"vb".to_vec()))
+            );
+            let ab = db.get("ab").expect("get").expect("ab");
+            assert_eq!(ab, format!("{seen},{}", seen + 1).into_bytes());
+            assert_eq!(
+                db.snapshot().get_versioned("y").expect("get"),
+                Some((y, b"v".to_vec()))
+            );
+            let mut it = db.iter_prefix("a").expect("iter");
+            let (k, s, v) = it.next_versioned().expect("item").expect("ok");
+            assert_eq!((k.as_str(), s, v.as_slice()), ("a", seen, &b"va"[..]));
+        };
+        check(&db);
+        // The numbers survive the WAL's replay and a flush into a table.
+        db.close().expect("close");
+        let db = open(dir.path());
+        check(&db);
+        db.flush().expect("flush");
+        db.compact().expect("compact");
+        check(&db);
+        // A failing or empty build queues nothing and takes no number.
+        let failed =
+            db.submit_with(|_| -> Result<WriteBatch> { Err(Error::Poisoned("no".into())) });
+        assert!(failed.is_err());
+        let empty = db
+            .submit_with(|_| -> Result<WriteBatch> { Ok(WriteBatch::new()) })
+            .expect("empty");
+        assert_eq!(empty.wait().expect("empty"), last);
+        assert_eq!(db.put("z", b"z").expect("put"), last + 1);
+        assert_settled(&db);
     }
 }

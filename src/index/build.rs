@@ -2,16 +2,18 @@
 //! deleting a generation's records.
 //!
 //! A build runs in three steps:
-//! 1. **Ids.** Records in the scope that have no doc id yet (no index covered them)
-//!    get one, under the writer lock, unless a write got there first.
+//! 1. **Catalog.** Records in the scope that are not in the `doc` catalog yet (no
+//!    index covered them when they were written) get their `doc` record, under the
+//!    writer lock, unless a write got there first. A doc id is the sequence number of
+//!    the record's current version, so nothing else about the record changes.
 //! 2. **Postings, in doc id order.** The `doc` records are read in id order from a
-//!    snapshot; every live record in scope is extracted and its id appended to its
+//!    snapshot; every live record in scope is extracted and its posting appended to its
 //!    terms' lists, so lists are written already sorted and memory stays bounded.
-//!    Writes during the build keep assigning ids (the generation being built is in
-//!    the set, so its scope gets ids) but do not touch its postings: the build reads
-//!    them in a later round.
-//! 3. **Swap.** When the rounds have caught up, the last one runs under the writer lock
-//!    and the generation becomes the served one in the same step (skip records of
+//!    Writes during the build keep the catalog current (the generation being built is
+//!    in the set, so its scope is catalogued) but do not touch its postings: the build
+//!    reads them in a later round.
+//! 3. **Swap.** When a round finds few new records, the last one runs under the writer
+//!    lock and the generation becomes the served one in the same step (skip records of
 //!    records since fixed or deleted are dropped first); the previous one is deleted in
 //!    the background.
 
@@ -21,13 +23,14 @@ use super::error::{IndexError, Result};
 use super::keys;
 use super::registry::Gen;
 use super::tasks::Task;
-use super::write::{self, current_id, encode_id, Appender, Outcome};
+use super::write::{self, current_id, Appender, Outcome};
 use super::Indexes;
-use crate::engine::{Db, WriteBatch};
+use crate::engine::{Db, Snapshot, WriteBatch};
 
 /// Records per engine batch during builds and drops.
 const CHUNK: usize = 512;
-/// A build's last round runs under the writer lock once fewer ids than this are left.
+/// A build's last round runs under the writer lock once a round finds fewer records
+/// than this.
 const CATCH_UP: u64 = 2_000;
 
 fn cancelled(task: &Task) -> Result<()> {
@@ -38,8 +41,9 @@ fn cancelled(task: &Task) -> Result<()> {
     }
 }
 
-/// Deletes every key starting with one of `prefixes`, in batches.
-fn delete_prefixes(db: &Db, prefixes: &[String], task: &Task) -> Result<u64> {
+/// Deletes every key starting with one of `prefixes`, in batches, reporting the count
+/// deleted so far to `progress`.
+pub(crate) fn delete_prefixes(db: &Db, prefixes: &[String], progress: &dyn Fn(u64)) -> Result<u64> {
     let mut deleted = 0;
     for prefix in prefixes {
         let snap = db.snapshot();
@@ -50,7 +54,7 @@ fn delete_prefixes(db: &Db, prefixes: &[String], task: &Task) -> Result<u64> {
             if batch.len() >= CHUNK * 4 {
                 deleted += batch.len() as u64;
                 db.write_batch(std::mem::take(&mut batch))?;
-                task.progress(deleted, deleted);
+                progress(deleted);
             }
         }
         deleted += batch.len() as u64;
@@ -68,11 +72,59 @@ pub fn drop_generation(ix: &Indexes, name: &str, generation: u64, task: &Task) -
             keys::index_prefix(name, generation),
             keys::skip_prefix(name, generation),
         ],
-        task,
+        &|n| task.progress(n, n),
     )?;
     task.progress(n, n);
+    sweep_catalog(ix, task)?;
     ix.update(|s| s.garbage.retain(|g| g != &(name.to_string(), generation)))?;
     Ok(())
+}
+
+/// Deletes the `doc` records that no longer name a live version in some index's scope.
+///
+/// Writes keep the catalog exact only for keys some index covers: a record rewritten or
+/// deleted while no index covered it leaves its old `doc` record behind, and one whose
+/// last index was dropped no longer needs its own. A stale record would make a later
+/// build index a dead version, so every build sweeps before it catalogues, and every
+/// drop sweeps after it. A version never becomes live again, so a stale record can be
+/// deleted at any time; one that is live but out of scope is deleted under the writer
+/// lock, where the set cannot change.
+fn sweep_catalog(ix: &Indexes, task: &Task) -> Result<()> {
+    let db = &ix.shared().db;
+    let snap = db.snapshot();
+    let mut candidates: Vec<(String, u64, String)> = Vec::new();
+    let sweep = |candidates: &mut Vec<(String, u64, String)>| -> Result<()> {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let _w = ix.lock_settled()?;
+        let set = ix.set();
+        let mut batch = WriteBatch::new();
+        for (doc, id, key) in candidates.drain(..) {
+            if current_id(db, &key)? != Some(id) || !set.in_scope_anywhere(&key) {
+                batch.delete(doc);
+            }
+        }
+        db.write_batch(batch)?;
+        Ok(())
+    };
+    let set = ix.set();
+    for item in snap.iter_prefix(keys::DOC_PREFIX)? {
+        let (doc, key) = item?;
+        let Some(id) = keys::id_of_doc_key(&doc) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(&key).into_owned();
+        if set.in_scope_anywhere(&key) && snap.get_versioned(&key)?.map(|(v, _)| v) == Some(id) {
+            continue;
+        }
+        candidates.push((doc, id, key));
+        if candidates.len() >= CHUNK {
+            cancelled(task)?;
+            sweep(&mut candidates)?;
+        }
+    }
+    sweep(&mut candidates)
 }
 
 /// Builds `gen` (registered as the building generation of its index).
@@ -80,31 +132,33 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
     let shared = ix.shared();
     let db = &shared.db;
     // A build resumed after a restart starts from nothing.
-    delete_prefixes(db, &[gen.prefix.clone(), gen.skip_prefix()], task)?;
-    assign_ids(ix, gen, task)?;
-    // Every record has a doc id now: the ids to go through are known before the first
-    // round (which reports its progress without a total).
-    task.progress(0, shared.writer.lock().next_id.saturating_sub(1));
+    delete_prefixes(db, &[gen.prefix.clone(), gen.skip_prefix()], &|_| {})?;
+    sweep_catalog(ix, task)?;
+    let total = catalog(ix, gen, task)?;
+    // Every record in scope is catalogued now: the records to go through are known
+    // before the first round (writes meanwhile add to them).
+    task.progress(0, total);
 
     let mut appender = Appender::default();
     let mut after = 0u64;
+    let mut done = 0u64;
     loop {
         cancelled(task)?;
         let snap = db.snapshot();
-        let docs = snap.iter_range(keys::doc_key(after + 1)..keys::doc_key(u64::MAX))?;
-        let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(snap.get(k)?) };
-        after = postings_round(db, gen, task, &mut appender, after, &read, docs)?;
-        let next = shared.writer.lock().next_id;
-        task.progress(after, next.saturating_sub(1));
-        if next.saturating_sub(after) > CATCH_UP {
+        let round = postings_round(db, &snap, gen, task, &mut appender, after, (done, total))?;
+        after = round.after;
+        done += round.records;
+        task.progress(done, total.max(done));
+        if round.records >= CATCH_UP {
             continue;
         }
         // The last round, under the writer lock: nothing is written meanwhile.
         let w = ix.lock_settled()?;
         cancelled(task)?;
-        let docs = db.iter_range(keys::doc_key(after + 1)..keys::doc_key(u64::MAX))?;
-        let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
-        after = postings_round(db, gen, task, &mut appender, after, &read, docs)?;
+        // (Nothing is written meanwhile: a snapshot is the current state.)
+        let snap = db.snapshot();
+        let round = postings_round(db, &snap, gen, task, &mut appender, after, (done, total))?;
+        done += round.records;
         drop_stale_skips(db, gen)?;
         let mut old = None;
         ix.update_locked(|s| {
@@ -122,7 +176,7 @@ pub fn build(ix: &Indexes, gen: &Arc<Gen>, task: &Task) -> Result<()> {
             }
         })?;
         drop(w);
-        task.progress(after, after);
+        task.progress(done, done);
         if let Some(o) = old {
             ix.spawn_drop(&gen.def.index_name, o.number, None);
         }
@@ -157,12 +211,14 @@ fn drop_stale_skips(db: &Db, gen: &Gen) -> Result<()> {
     Ok(())
 }
 
-/// Gives every record in `gen`'s scope that has no doc id one.
-fn assign_ids(ix: &Indexes, gen: &Gen, task: &Task) -> Result<()> {
+/// Adds a `doc` record for every record in `gen`'s scope that has none. Returns the
+/// number of records in the scope.
+fn catalog(ix: &Indexes, gen: &Gen, task: &Task) -> Result<u64> {
     let shared = ix.shared();
     let db = &shared.db;
     let snap = db.snapshot();
     let mut missing: Vec<String> = Vec::new();
+    let mut records = 0u64;
     let scope = if gen.def.scope_prefix.is_empty() {
         keys::FIRST_USER_KEY.to_string()
     } else {
@@ -172,33 +228,34 @@ fn assign_ids(ix: &Indexes, gen: &Gen, task: &Task) -> Result<()> {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut w = ix.lock_settled()?;
+        let _w = ix.lock_settled()?;
         let mut batch = WriteBatch::new();
         for key in missing.drain(..) {
-            // A write since the snapshot gave it an id, or deleted it: nothing to do.
-            if current_id(db, &key)?.is_some() || db.get(&key)?.is_none() {
+            // A write since the snapshot catalogued its new version, or deleted it:
+            // nothing to do.
+            let Some(id) = current_id(db, &key)? else {
                 continue;
+            };
+            let doc = keys::doc_key(id);
+            if db.get(&doc)?.is_none() {
+                batch.put(doc, key.as_bytes());
             }
-            let id = w.next_id;
-            w.next_id += 1;
-            batch.put(keys::pk_key(&key), encode_id(id));
-            batch.put(keys::doc_key(id), key.as_bytes());
         }
-        batch.put(keys::NEXT_ID, encode_id(w.next_id));
         db.write_batch(batch)?;
         Ok(())
     };
-    let iter = if gen.def.scope_prefix.is_empty() {
+    let mut iter = if gen.def.scope_prefix.is_empty() {
         snap.iter_range(scope.as_str()..)?
     } else {
         snap.iter_prefix(&scope)?
     };
-    for item in iter {
-        let (key, _) = item?;
+    while let Some(item) = iter.next_versioned() {
+        let (key, id, _) = item?;
         if keys::is_internal(key.as_bytes()) {
             break;
         }
-        if snap.get(keys::pk_key(&key))?.is_none() {
+        records += 1;
+        if snap.get(keys::doc_key(id))?.is_none() {
             missing.push(key);
             if missing.len() >= CHUNK {
                 cancelled(task)?;
@@ -206,47 +263,66 @@ fn assign_ids(ix: &Indexes, gen: &Gen, task: &Task) -> Result<()> {
             }
         }
     }
-    flush(&mut missing)
+    flush(&mut missing)?;
+    Ok(records)
 }
 
-/// Appends the postings of the live docs that `docs` yields (`doc` records in id
-/// order), reading values with `read`, writing every [`CHUNK`] docs. Returns the last
-/// id seen (or `after` when there was none).
+/// What one round of postings went through.
+struct Round {
+    /// The last doc id seen (the round's start when it saw none).
+    after: u64,
+    /// Records in scope it indexed (or listed as skipped).
+    records: u64,
+}
+
+/// Appends the postings of the live docs after doc id `after` at `snap` (its `doc`
+/// records in id order), writing every [`CHUNK`] docs; `progress` is the records done
+/// before the round and the total, for the task's progress.
 fn postings_round(
     db: &Db,
+    snap: &Snapshot,
     gen: &Gen,
     task: &Task,
     appender: &mut Appender,
-    mut after: u64,
-    read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
-    docs: impl Iterator<Item = crate::engine::Result<(String, Vec<u8>)>>,
-) -> Result<u64> {
+    after: u64,
+    progress: (u64, u64),
+) -> Result<Round> {
+    let (done, total) = progress;
+    let docs = snap.iter_range(keys::doc_key(after + 1)..keys::doc_key(u64::MAX))?;
+    let mut round = Round { after, records: 0 };
     let mut chunk = Vec::with_capacity(CHUNK);
     for item in docs {
         let (doc, key) = item?;
         let Some(id) = keys::id_of_doc_key(&doc) else {
             continue;
         };
-        after = id;
+        round.after = id;
         let Ok(key) = String::from_utf8(key) else {
             continue;
         };
         if !gen.def.in_scope(&key) {
             continue;
         }
-        let Some(value) = read(&key)? else {
+        // The catalog and the records are read at one snapshot, so the version found
+        // is the one the doc record names; anything else is not this doc's.
+        let Some((version, value)) = snap.get_versioned(&key)? else {
             continue;
         };
+        if version != id {
+            continue;
+        }
         chunk.push((id, key, value));
+        round.records += 1;
         if chunk.len() >= CHUNK {
             cancelled(task)?;
             write_chunk(db, gen, task, appender, &chunk)?;
             chunk.clear();
-            task.progress(after, 0);
+            let done = done + round.records;
+            task.progress(done, total.max(done));
         }
     }
     write_chunk(db, gen, task, appender, &chunk)?;
-    Ok(after)
+    Ok(round)
 }
 
 /// Appends the postings of one chunk of `(id, key, value)` and writes them.
@@ -269,20 +345,30 @@ pub(crate) fn write_chunk(
     let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
     let mut batch = WriteBatch::new();
     let mut skipped = 0;
-    for ((id, key, _), outcome) in chunk.iter().zip(outcomes) {
-        match outcome {
-            Outcome::Terms(terms) => {
-                for t in terms {
-                    // (A generation being built has no dictionary yet: it is not
-                    // queried until it is swapped in.)
-                    appender.append(&keys::term_base(&gen.prefix, &t), *id, &read)?;
+    let appended = chunk
+        .iter()
+        .zip(outcomes)
+        .try_for_each(|((id, key, _), outcome)| {
+            match outcome {
+                Outcome::Terms(terms) => {
+                    for t in terms {
+                        // (A generation being built has no dictionary yet: it is not
+                        // queried until it is swapped in.)
+                        let base = keys::term_base(&gen.prefix, &t);
+                        appender.load(&base, &read)?;
+                        appender.append(&base, *id, key)?;
+                    }
+                }
+                Outcome::Skipped(message) => {
+                    skipped += 1;
+                    batch.put(format!("{}{key}", gen.skip_prefix()), message);
                 }
             }
-            Outcome::Skipped(message) => {
-                skipped += 1;
-                batch.put(format!("{}{key}", gen.skip_prefix()), message);
-            }
-        }
+            Ok::<(), IndexError>(())
+        });
+    if let Err(e) = appended {
+        appender.clear();
+        return Err(e);
     }
     appender.emit(&mut batch);
     if let Err(e) = db.write_batch(batch) {

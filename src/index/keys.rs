@@ -6,17 +6,21 @@
 //!
 //! ```text
 //! \0idx:{index}@{generation}:{term}:meta          Meta (postings::Meta)
-//! \0idx:{index}@{generation}:{term}:blk:{000001}  block of doc ids (postings::encode_block)
-//! \0pk:{key}                                       the record's live doc id (varint)
-//! \0doc:{id as 16 hex digits}                      the key of a live doc id
+//! \0idx:{index}@{generation}:{term}:blk:{000001}  block of postings (postings::encode_block)
+//! \0doc:{id as 16 hex digits}                      the key of a live record version
 //! \0skip:{index}@{generation}:{key}                why the record is not indexed (on_error = skip)
-//! \0sys:next_id                                    the next doc id (varint)
 //! \0sys:registry                                   the index registry (JSON)
 //! ```
 //!
 //! `{term}` is the term's order-preserving text ([`super::term::encode`]); the
 //! generation changes on every (re)build, so a new build never mixes with the one being
 //! served, and the old one's records are deleted after the swap.
+//!
+//! A doc id is the engine sequence number of the write that put a record's current
+//! version ([`crate::engine::Db::get_versioned`] returns it with the value): a posting
+//! `(id, key)` is live exactly while the record at `key` still has that version. The
+//! `doc` records list the live versions of the records in some index's scope in id
+//! order, which is the order builds and `verify` go through them.
 
 use std::fmt::Write as _;
 
@@ -27,8 +31,8 @@ pub const FIRST_USER_KEY: &str = "\u{1}";
 
 /// The registry record.
 pub const REGISTRY: &str = "\0sys:registry";
-/// The doc id counter.
-pub const NEXT_ID: &str = "\0sys:next_id";
+/// Format 1's doc id counter (deleted when an instance is upgraded).
+pub const OLD_NEXT_ID: &str = "\0sys:next_id";
 
 /// Whether `key` is internal (a user may not write or see it).
 pub fn is_internal(key: &[u8]) -> bool {
@@ -64,13 +68,8 @@ pub fn term_of_meta_key<'a>(index_prefix: &str, key: &'a str) -> Option<&'a str>
     key.strip_prefix(index_prefix)?.strip_suffix(":meta")
 }
 
-/// `\0pk:{key}`.
-pub fn pk_key(key: &str) -> String {
-    format!("\0pk:{key}")
-}
-
-/// The prefix of every `pk` record.
-pub const PK_PREFIX: &str = "\0pk:";
+/// The prefix of format 1's `pk` records (deleted when an instance is upgraded).
+pub const OLD_PK_PREFIX: &str = "\0pk:";
 /// The prefix of every `doc` record.
 pub const DOC_PREFIX: &str = "\0doc:";
 
@@ -131,7 +130,7 @@ mod tests {
         assert_eq!(term_of_meta_key(&p, &block_key(&base, 7)), None);
         assert_eq!(id_of_doc_key(&doc_key(0xabc)), Some(0xabc));
         assert!(doc_key(9) < doc_key(10) && doc_key(255) < doc_key(256));
-        assert!(is_internal(pk_key("x").as_bytes()) && !is_internal(b"idx:x"));
+        assert!(is_internal(doc_key(1).as_bytes()) && !is_internal(b"idx:x"));
     }
 
     proptest! {

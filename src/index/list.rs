@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::error::{IndexError, Result};
 use super::keys;
-use super::postings::{decode_block, Meta};
+use super::postings::{Block, Meta};
 use crate::engine::Snapshot;
 
 /// What a query read, and its guards.
@@ -63,7 +63,7 @@ impl ReadStats {
     }
 }
 
-/// A sorted stream of doc ids that can skip ahead.
+/// A sorted stream of postings (doc ids with their records' keys) that can skip ahead.
 pub trait Postings {
     /// The smallest id `>= target`, or `None` when there is none.
     fn next_geq(
@@ -72,6 +72,8 @@ pub trait Postings {
         snap: &Snapshot,
         stats: &mut ReadStats,
     ) -> Result<Option<u64>>;
+    /// The key of the posting the last `next_geq` returned.
+    fn key(&self) -> Option<&str>;
     /// An upper bound of the ids it holds (used to order intersections).
     fn estimate(&self) -> u64;
 }
@@ -80,9 +82,9 @@ pub trait Postings {
 pub struct TermList {
     base: String,
     meta: Meta,
-    /// Index in `meta.blocks` of the block in `ids`.
+    /// Index in `meta.blocks` of the block in `postings`.
     block: Option<usize>,
-    ids: Vec<u64>,
+    postings: Block,
     pos: usize,
 }
 
@@ -104,7 +106,7 @@ impl TermList {
             base,
             meta,
             block: None,
-            ids: Vec::new(),
+            postings: Block::default(),
             pos: 0,
         }
     }
@@ -119,20 +121,18 @@ impl Postings for TermList {
     ) -> Result<Option<u64>> {
         if let Some(b) = self.block {
             if self.meta.blocks[b].last >= target {
-                self.pos += self.ids[self.pos..].partition_point(|&id| id < target);
-                return Ok(self.ids.get(self.pos).copied());
+                let ids = self.postings.ids();
+                self.pos += ids[self.pos..].partition_point(|&id| id < target);
+                return Ok(ids.get(self.pos).copied());
             }
         }
         let from = self.block.map_or(0, |b| b + 1);
         let b = from + self.meta.blocks[from..].partition_point(|r| r.last < target);
         stats.blocks_skipped += (b - from) as u64;
         let Some(r) = self.meta.blocks.get(b) else {
-            self.block = Some(self.meta.blocks.len().saturating_sub(1));
-            self.ids.clear();
+            self.block = self.meta.blocks.len().checked_sub(1);
+            self.postings = Block::default();
             self.pos = 0;
-            if self.meta.blocks.is_empty() {
-                self.block = None;
-            }
             return Ok(None);
         };
         let bytes = snap
@@ -143,11 +143,16 @@ impl Postings for TermList {
                     r.number, self.base
                 )))
             })?;
-        self.ids = decode_block(&bytes)?;
-        stats.charge(self.ids.len() as u64)?;
+        self.postings.decode_into(&bytes)?;
+        stats.charge(self.postings.len() as u64)?;
         self.block = Some(b);
-        self.pos = self.ids.partition_point(|&id| id < target);
-        Ok(self.ids.get(self.pos).copied())
+        let ids = self.postings.ids();
+        self.pos = ids.partition_point(|&id| id < target);
+        Ok(ids.get(self.pos).copied())
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.postings.key(self.pos)
     }
 
     fn estimate(&self) -> u64 {
@@ -158,6 +163,8 @@ impl Postings for TermList {
 /// The union of lists (a range over terms).
 pub struct Union {
     lists: Vec<(Box<dyn Postings + Send>, Option<u64>, bool)>,
+    /// The list whose head was returned last.
+    current: Option<usize>,
 }
 
 impl Union {
@@ -165,6 +172,7 @@ impl Union {
     pub fn new(lists: Vec<Box<dyn Postings + Send>>) -> Union {
         Union {
             lists: lists.into_iter().map(|l| (l, None, false)).collect(),
+            current: None,
         }
     }
 }
@@ -176,8 +184,8 @@ impl Postings for Union {
         snap: &Snapshot,
         stats: &mut ReadStats,
     ) -> Result<Option<u64>> {
-        let mut best: Option<u64> = None;
-        for (list, head, done) in &mut self.lists {
+        let mut best: Option<(u64, usize)> = None;
+        for (i, (list, head, done)) in self.lists.iter_mut().enumerate() {
             if *done {
                 continue;
             }
@@ -188,13 +196,18 @@ impl Postings for Union {
                     continue;
                 }
             }
-            best = match (best, *head) {
-                (Some(b), Some(h)) => Some(b.min(h)),
-                (None, h) => h,
-                (b, None) => b,
-            };
+            if let Some(h) = *head {
+                if best.is_none_or(|(b, _)| h < b) {
+                    best = Some((h, i));
+                }
+            }
         }
-        Ok(best)
+        self.current = best.map(|(_, i)| i);
+        Ok(best.map(|(id, _)| id))
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.lists.get(self.current?)?.0.key()
     }
 
     fn estimate(&self) -> u64 {
@@ -240,6 +253,10 @@ impl Postings for Intersection {
             }
             return Ok(Some(candidate));
         }
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.lists.first()?.key()
     }
 
     fn estimate(&self) -> u64 {

@@ -125,15 +125,27 @@ impl Indexes {
         let stored = match db.get(keys::REGISTRY).map_err(|e| e.to_string())? {
             Some(bytes) => StoredRegistry::decode(&bytes)?,
             None => StoredRegistry {
-                format: 1,
+                format: registry::REGISTRY_FORMAT,
                 next_generation: 1,
                 ..StoredRegistry::default()
             },
         };
-        let next_id = match db.get(keys::NEXT_ID).map_err(|e| e.to_string())? {
-            Some(b) => write::decode_id(&b).map_err(|e| e.to_string())?,
-            None => 1,
-        };
+        // Format 1's doc ids and postings cannot be read by this build: its doc and
+        // pk records go, and every index is built again (not served until it is).
+        let upgrade = stored.format < registry::REGISTRY_FORMAT;
+        if upgrade {
+            tracing::warn!(
+                format = stored.format,
+                "index records are in an older layout: rebuilding every index"
+            );
+            build::delete_prefixes(
+                &db,
+                &[keys::OLD_PK_PREFIX.into(), keys::DOC_PREFIX.into()],
+                &|_| {},
+            )
+            .map_err(|e| e.to_string())?;
+            db.delete(keys::OLD_NEXT_ID).map_err(|e| e.to_string())?;
+        }
         let mut set = IndexSet {
             version: 1,
             next_generation: stored.next_generation.max(1),
@@ -152,6 +164,23 @@ impl Indexes {
                 .or(s.building.as_ref())
                 .map(|g| g.def.index_name.clone())
                 .ok_or("index registry: an index without a generation")?;
+            if upgrade {
+                for g in s.ready.iter().chain(&s.building) {
+                    set.garbage.push((name.clone(), g.generation));
+                }
+                if let Some(g) = s.building.or(s.ready) {
+                    to_build.push((name.clone(), None, g.def));
+                }
+                set.entries.insert(
+                    name,
+                    Entry {
+                        source: s.source,
+                        ready: None,
+                        building: None,
+                    },
+                );
+                continue;
+            }
             let ready = match s.ready {
                 Some(g) => {
                     let ex =
@@ -161,7 +190,7 @@ impl Indexes {
                 None => None,
             };
             if let Some(g) = s.building {
-                to_build.push((name.clone(), g.generation, g.def));
+                to_build.push((name.clone(), Some(g.generation), g.def));
             }
             set.entries.insert(
                 name,
@@ -175,10 +204,7 @@ impl Indexes {
         let shared = Arc::new(Shared {
             db,
             set: RwLock::new(Arc::new(set)),
-            writer: Mutex::new(WriterState {
-                next_id,
-                ..WriterState::default()
-            }),
+            writer: Mutex::new(WriterState::default()),
             cursors: query::Cursors::default(),
             tasks: Tasks::default(),
             limits,
@@ -199,8 +225,12 @@ impl Indexes {
                 "build"
             };
             indexes
-                .start_build(&name, def, Some(generation), kind)
+                .start_build(&name, def, generation, kind)
                 .map_err(|e| format!("index {name:?}: {e}"))?;
+        }
+        if upgrade {
+            // Records the new format even when there was no index to rebuild.
+            indexes.update(|_| {}).map_err(|e| e.to_string())?;
         }
         if let Some(file) = file {
             indexes.reconcile(file)?;
@@ -279,20 +309,13 @@ impl Indexes {
                 continue;
             }
             let db = &self.shared.db;
-            let (out, ticket) = match w.prepare(db, &set, &batch, extracted) {
-                Ok(prepared) => prepared,
+            // Submitted under the lock (this fixes the commit order, and so the doc
+            // ids), waited for without it (concurrent writers share one WAL sync).
+            let (pending, ticket) = match w.submit(db, &set, &batch, extracted) {
+                Ok(submitted) => submitted,
                 Err(e) => {
                     w.reset(db);
                     return Err(e);
-                }
-            };
-            // Submitted under the lock (this fixes the commit order), waited for
-            // without it (concurrent writers share one WAL sync).
-            let pending = match db.submit(out) {
-                Ok(p) => p,
-                Err(e) => {
-                    w.reset(db);
-                    return Err(e.into());
                 }
             };
             w.in_flight += 1;

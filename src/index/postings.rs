@@ -1,23 +1,31 @@
 //! Posting blocks and the per-term meta record.
 //!
-//! A term's posting list is the sorted list of the document ids that have the term,
-//! cut into blocks of at most [`BLOCK_CAPACITY`] ids. Ids only grow (every write of a
-//! record gets a new one), so appending keeps a list sorted and only the last block is
-//! ever rewritten. The meta record keeps, per block, its number, first and last id and
-//! count: the skip table that lets an intersection jump over blocks that cannot hold
-//! the id it looks for, without reading them.
+//! A term's posting list is the list of the records that have the term, in doc id
+//! order, cut into blocks of at most [`BLOCK_CAPACITY`] postings. A doc id is the
+//! sequence number of the engine write that put the record's current version, and a
+//! posting holds the record's key beside it: a query reads the record by that key and
+//! keeps it only if its version still carries that sequence number (a later write or
+//! a delete of the record leaves the posting behind, dead, until a rebuild). Ids only
+//! grow, so appending keeps a list sorted and only the last block is ever rewritten.
+//! The meta record keeps, per block, its number, first and last id and count: the
+//! skip table that lets an intersection jump over blocks that cannot hold the id it
+//! looks for, without reading them.
 //!
 //! ```text
-//! block: version u8 = 1 | count varint | first id varint | (id - previous id) varint ...
+//! block: version u8 = 2 | count varint | per posting:
+//!        id varint (the first) or id - previous id (the others)
+//!        | shared varint | suffix length varint | suffix bytes
+//!        (the key is the previous key's first `shared` bytes, then the suffix)
 //! meta:  version u8 = 1 | total varint | blocks varint | per block:
 //!        number varint | first id varint | (last - first) varint | count varint
 //! ```
 
 use crate::engine::coding::{put_varint, DecodeError, Reader};
 
-/// Ids per block.
+/// Postings per block.
 pub const BLOCK_CAPACITY: usize = 128;
 const VERSION: u8 = 1;
+const BLOCK_VERSION: u8 = 2;
 
 /// Why stored index bytes could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,50 +38,137 @@ impl From<DecodeError> for PostingsError {
     }
 }
 
-/// Encodes a block of strictly increasing ids.
-pub fn encode_block(ids: &[u64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + ids.len() * 2);
-    out.push(VERSION);
-    put_varint(&mut out, ids.len() as u64);
-    let mut previous = 0;
-    for (i, &id) in ids.iter().enumerate() {
-        put_varint(&mut out, if i == 0 { id } else { id - previous });
-        previous = id;
+/// One posting: a doc id and its record's key.
+pub type Posting = (u64, String);
+
+/// Encodes a block of postings with strictly increasing ids.
+pub fn encode_block<'a>(postings: impl IntoIterator<Item = (u64, &'a str)>) -> Vec<u8> {
+    let postings = postings.into_iter();
+    let mut out = Vec::with_capacity(2 + postings.size_hint().0 * 8);
+    out.push(BLOCK_VERSION);
+    let count_at = out.len();
+    out.push(0);
+    let mut count = 0u64;
+    let mut previous: Option<(u64, &str)> = None;
+    for (id, key) in postings {
+        let (delta, shared) = match previous {
+            None => (id, 0),
+            Some((p, pk)) => (id - p, common_prefix(pk.as_bytes(), key.as_bytes())),
+        };
+        put_varint(&mut out, delta);
+        put_varint(&mut out, shared as u64);
+        put_varint(&mut out, (key.len() - shared) as u64);
+        out.extend_from_slice(&key.as_bytes()[shared..]);
+        previous = Some((id, key));
+        count += 1;
     }
+    let mut head = Vec::with_capacity(2);
+    put_varint(&mut head, count);
+    out.splice(count_at..count_at + 1, head);
     out
 }
 
-/// Decodes a block, checking that its ids strictly increase.
-pub fn decode_block(bytes: &[u8]) -> Result<Vec<u64>, PostingsError> {
-    let mut r = Reader::new(bytes);
-    if r.u8()? != VERSION {
-        return Err(PostingsError("unknown block version".into()));
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A decoded block: ids in order, and the key of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Block {
+    ids: Vec<u64>,
+    keys: String,
+    /// End of each key in `keys`.
+    ends: Vec<usize>,
+}
+
+impl Block {
+    /// Decodes a block, checking that its ids strictly increase and its keys are UTF-8.
+    pub fn decode(bytes: &[u8]) -> Result<Block, PostingsError> {
+        let mut block = Block::default();
+        block.decode_into(bytes)?;
+        Ok(block)
     }
-    let count = r.varint()? as usize;
-    if count > BLOCK_CAPACITY {
-        return Err(PostingsError(format!("block of {count} ids")));
-    }
-    let mut ids = Vec::with_capacity(count);
-    let mut previous: u64 = 0;
-    for i in 0..count {
-        let v = r.varint()?;
-        let id = if i == 0 {
-            v
-        } else {
-            if v == 0 {
-                return Err(PostingsError("ids do not increase".into()));
+
+    /// [`decode`](Block::decode) into `self`, reusing its buffers.
+    pub fn decode_into(&mut self, bytes: &[u8]) -> Result<(), PostingsError> {
+        self.ids.clear();
+        self.keys.clear();
+        self.ends.clear();
+        let mut r = Reader::new(bytes);
+        if r.u8()? != BLOCK_VERSION {
+            return Err(PostingsError("unknown block version".into()));
+        }
+        let count = r.varint()? as usize;
+        if count > BLOCK_CAPACITY {
+            return Err(PostingsError(format!("block of {count} postings")));
+        }
+        let mut previous: u64 = 0;
+        let mut key: Vec<u8> = Vec::new();
+        for i in 0..count {
+            let v = r.varint()?;
+            let id = if i == 0 {
+                v
+            } else {
+                if v == 0 {
+                    return Err(PostingsError("ids do not increase".into()));
+                }
+                previous
+                    .checked_add(v)
+                    .ok_or_else(|| PostingsError("id overflows".into()))?
+            };
+            let shared = r.varint()? as usize;
+            let suffix = r.varint()? as usize;
+            if shared > key.len() {
+                return Err(PostingsError(
+                    "a key shares more than its predecessor".into(),
+                ));
             }
-            previous
-                .checked_add(v)
-                .ok_or_else(|| PostingsError("id overflows".into()))?
-        };
-        ids.push(id);
-        previous = id;
+            key.truncate(shared);
+            key.extend_from_slice(r.bytes(suffix)?);
+            let text = std::str::from_utf8(&key)
+                .map_err(|_| PostingsError("a posting's key is not UTF-8".into()))?;
+            self.keys.push_str(text);
+            self.ends.push(self.keys.len());
+            self.ids.push(id);
+            previous = id;
+        }
+        if !r.is_empty() {
+            return Err(PostingsError("trailing bytes after the block".into()));
+        }
+        Ok(())
     }
-    if !r.is_empty() {
-        return Err(PostingsError("trailing bytes after the block".into()));
+
+    /// The ids, in order.
+    pub fn ids(&self) -> &[u64] {
+        &self.ids
     }
-    Ok(ids)
+
+    /// The key of posting `i`.
+    pub fn key(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.keys.get(start..end)
+    }
+
+    /// Postings in the block.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the block holds no posting.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The postings, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        (0..self.len()).filter_map(|i| Some((self.ids[i], self.key(i)?)))
+    }
+
+    /// The postings as owned pairs.
+    pub fn to_postings(&self) -> Vec<Posting> {
+        self.iter().map(|(id, k)| (id, k.to_string())).collect()
+    }
 }
 
 /// One line of the skip table.
@@ -207,9 +302,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn blocks_round_trip(mut ids in proptest::collection::btree_set(any::<u64>(), 0..BLOCK_CAPACITY)) {
-            let ids: Vec<u64> = std::mem::take(&mut ids).into_iter().collect();
-            prop_assert_eq!(decode_block(&encode_block(&ids)).expect("decode"), ids);
+        fn blocks_round_trip(
+            entries in proptest::collection::btree_map(any::<u64>(), "(users:|u|)[a-zé0-9]{0,12}", 0..BLOCK_CAPACITY)
+        ) {
+            let postings: Vec<Posting> = entries.into_iter().collect();
+            let bytes = encode_block(postings.iter().map(|(id, k)| (*id, k.as_str())));
+            let block = Block::decode(&bytes).expect("decode");
+            prop_assert_eq!(block.to_postings(), postings.clone());
+            let ids: Vec<u64> = postings.iter().map(|p| p.0).collect();
+            prop_assert_eq!(block.ids(), ids.as_slice());
         }
 
         #[test]
@@ -238,16 +339,34 @@ mod tests {
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode_block(&bytes);
+            let _ = Block::decode(&bytes);
             let _ = Meta::decode(&bytes);
         }
     }
 
     #[test]
     fn damage_is_refused() {
-        assert!(decode_block(&[1, 2, 5, 0]).is_err(), "a zero delta");
-        assert!(decode_block(&[2, 0]).is_err(), "a version from the future");
-        assert!(decode_block(&[1, 1, 5, 9]).is_err(), "trailing bytes");
+        let ok = encode_block([(5, "ab"), (7, "ac")]);
+        assert_eq!(ok, [2, 2, 5, 0, 2, b'a', b'b', 2, 1, 1, b'c']);
+        assert_eq!(Block::decode(&ok).expect("ok").to_postings().len(), 2);
+        assert!(
+            Block::decode(&[2, 2, 5, 0, 0, 0, 0, 0]).is_err(),
+            "a zero delta"
+        );
+        assert!(
+            Block::decode(&[2, 1, 5, 1, 0]).is_err(),
+            "shares with no predecessor"
+        );
+        assert!(
+            Block::decode(&[2, 1, 5, 0, 1, 0xff]).is_err(),
+            "a key that is not UTF-8"
+        );
+        assert!(Block::decode(&[1, 1, 5]).is_err(), "the old block version");
+        assert!(Block::decode(&[3, 0]).is_err(), "a version from the future");
+        assert!(
+            Block::decode(&[2, 1, 5, 0, 0, 9]).is_err(),
+            "trailing bytes"
+        );
         let mut meta = Meta::default();
         meta.append(5).expect("append");
         assert!(meta.append(5).is_err(), "ids only grow");

@@ -347,28 +347,27 @@ pub fn run(
     let mut more = false;
     while let Some(id) = root.next_geq(target, &snap, &mut stats)? {
         target = id.saturating_add(1);
-        let Some(key) = snap.get(keys::doc_key(id))? else {
-            stats.dead_skipped += 1;
-            stats.check_time()?;
-            continue;
+        let key = root.key().ok_or_else(|| {
+            IndexError::Damaged(super::postings::PostingsError(format!(
+                "posting {id} has no key"
+            )))
+        })?;
+        // Live while the record still has the version the posting was written for.
+        let value = match snap.get_versioned(key)? {
+            Some((version, value)) if version == id => value,
+            _ => {
+                stats.dead_skipped += 1;
+                stats.check_time()?;
+                continue;
+            }
         };
-        // A live doc id past a full page means there is a next page: its record need
-        // not be read (a doc id is live exactly while its record is, see write.rs).
+        // A live posting past a full page means there is a next page.
         if results.len() == limit {
             more = true;
             break;
         }
-        let key = String::from_utf8(key).map_err(|_| {
-            IndexError::Damaged(super::postings::PostingsError(format!(
-                "doc {id}: key is not UTF-8"
-            )))
-        })?;
-        let Some(value) = snap.get(&key)? else {
-            stats.dead_skipped += 1;
-            continue;
-        };
         last = id;
-        results.push((key, value));
+        results.push((key.to_string(), value));
     }
     let next_cursor = if more {
         cursors.put(

@@ -126,7 +126,7 @@ impl IndexSet {
     /// The persistent form.
     pub fn stored(&self) -> StoredRegistry {
         StoredRegistry {
-            format: 1,
+            format: REGISTRY_FORMAT,
             next_generation: self.next_generation,
             indexes: self
                 .entries
@@ -155,10 +155,14 @@ impl IndexSet {
     }
 }
 
+/// The layout this build writes. Format 1 gave doc ids from a counter and kept a `pk`
+/// record per record; an instance stored that way has its indexes rebuilt when opened.
+pub const REGISTRY_FORMAT: u32 = 2;
+
 /// The registry record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StoredRegistry {
-    /// Format version (1).
+    /// Format version ([`REGISTRY_FORMAT`]; 1 is upgraded when opened).
     pub format: u32,
     /// The next generation number.
     pub next_generation: u64,
@@ -203,9 +207,9 @@ impl StoredRegistry {
     pub fn decode(bytes: &[u8]) -> Result<StoredRegistry, String> {
         let r: StoredRegistry =
             serde_json::from_slice(bytes).map_err(|e| format!("index registry: {e}"))?;
-        if r.format != 1 {
+        if r.format == 0 || r.format > REGISTRY_FORMAT {
             return Err(format!(
-                "index registry format {} is newer than this build understands (1)",
+                "index registry format {} is not one this build understands (1 to {REGISTRY_FORMAT})",
                 r.format
             ));
         }

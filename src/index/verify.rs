@@ -3,10 +3,13 @@
 //! extractor fails on it, listed as skipped), and only such records are listed as
 //! skipped.
 //!
-//! Two passes over one snapshot. The records pass extracts every record in the scope
-//! and checks that each of its terms' lists holds its doc id, counting how many live
-//! postings each term should have. The postings pass reads every list (checking blocks
-//! against the skip table) and counts the postings whose doc is live. Membership plus
+//! Three passes over one snapshot. The records pass extracts every record in the scope
+//! and checks that each of its terms' lists holds its posting (its doc id, the sequence
+//! number of its version, and its key) and that the doc catalog lists it, counting how
+//! many live postings each term should have. The postings pass reads every list
+//! (checking blocks against the skip table) and counts the postings whose record still
+//! has the posting's version. The catalog pass checks every doc record in the scope
+//! names a record's current version. Membership plus
 //! equal counts per term means no list holds a live posting it should not.
 
 use std::collections::{HashMap, HashSet};
@@ -16,9 +19,9 @@ use serde::Serialize;
 use super::error::Result;
 use super::keys;
 use super::list::{Postings, ReadStats, TermList};
-use super::postings::{decode_block, Meta};
+use super::postings::{Block, Meta};
 use super::registry::{Gen, IndexSet};
-use super::write::{self, decode_id, Outcome};
+use super::write::{self, Outcome};
 use crate::engine::Snapshot;
 
 /// Differences listed per index (the rest are only counted).
@@ -86,22 +89,17 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
     } else {
         gen.def.scope_prefix.as_str()
     };
-    for item in snap.iter_range(scope_start..)? {
-        let (key, value) = item?;
+    let mut records = snap.iter_range(scope_start..)?;
+    while let Some(item) = records.next_versioned() {
+        let (key, id, value) = item?;
         if !gen.def.in_scope(&key) || keys::is_internal(key.as_bytes()) {
             break;
         }
         report.records += 1;
-        let Some(id) = snap
-            .get(keys::pk_key(&key))?
-            .map(|b| decode_id(&b))
-            .transpose()?
-        else {
-            report.problem(format!("record {key:?} has no doc id"));
-            continue;
-        };
         if snap.get(keys::doc_key(id))?.as_deref() != Some(key.as_bytes()) {
-            report.problem(format!("doc {id} does not point back to record {key:?}"));
+            report.problem(format!(
+                "record {key:?} (doc {id}) is not in the doc catalog"
+            ));
         }
         let outcome = write::extract(gen, &[(key.as_str(), value.as_slice())], false)?.pop();
         match outcome {
@@ -109,7 +107,9 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                 for t in terms {
                     let mut list =
                         TermList::open(keys::term_base(&gen.prefix, &t), snap, &mut stats)?;
-                    if list.next_geq(id, snap, &mut stats)? != Some(id) {
+                    if list.next_geq(id, snap, &mut stats)? != Some(id)
+                        || list.key() != Some(key.as_str())
+                    {
                         report.problem(format!(
                             "record {key:?} (doc {id}) is missing from term {t:?}"
                         ));
@@ -154,7 +154,8 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                 report.problem(format!("term {term:?}: block {} is missing", b.number));
                 continue;
             };
-            let ids = decode_block(&bytes)?;
+            let block = Block::decode(&bytes)?;
+            let ids = block.ids();
             if ids.len() as u32 != b.count
                 || ids.first() != Some(&b.first)
                 || ids.last() != Some(&b.last)
@@ -164,10 +165,12 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                     b.number
                 ));
             }
-            for id in ids {
-                match snap.get(keys::doc_key(id))? {
-                    Some(k) if gen.def.in_scope(&String::from_utf8_lossy(&k)) => live += 1,
-                    _ => report.dead_postings += 1,
+            for (id, key) in block.iter() {
+                let version = snap.get_versioned(key)?.map(|(v, _)| v);
+                if gen.def.in_scope(key) && version == Some(id) {
+                    live += 1;
+                } else {
+                    report.dead_postings += 1;
                 }
             }
         }
@@ -176,6 +179,22 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
         if live != want {
             report.problem(format!(
                 "term {term:?}: {live} live postings, the records give {want}"
+            ));
+        }
+    }
+    // The catalog names only live versions (a stale doc record would make a build
+    // index a record twice, or a dead version).
+    for item in snap.iter_prefix(keys::DOC_PREFIX)? {
+        let (doc, key) = item?;
+        let key = String::from_utf8_lossy(&key);
+        if !gen.def.in_scope(&key) {
+            continue;
+        }
+        let id = keys::id_of_doc_key(&doc);
+        let version = snap.get_versioned(key.as_bytes())?.map(|(v, _)| v);
+        if id.is_none() || version != id {
+            report.problem(format!(
+                "doc record {doc:?} names {key:?}, whose current version is {version:?}"
             ));
         }
     }

@@ -12,69 +12,81 @@ use std::sync::Arc;
 use super::def::{index_terms, OnError, MAX_TERMS_PER_RECORD, MAX_TERM_LEN};
 use super::error::{IndexError, Result};
 use super::keys;
-use super::postings::{decode_block, encode_block, Meta};
+use super::postings::{encode_block, Block, Meta, Posting};
 use super::registry::{Gen, IndexSet};
 use super::term;
-use crate::engine::coding::{put_varint, Reader};
 use crate::engine::{BatchOp, Db, WriteBatch};
 use crate::extractor::ExtractError;
 
 /// Posting tails cached between writes; beyond this many the cache is emptied.
 const MAX_CACHED_TAILS: usize = 100_000;
 
-/// The tail of one term's list: its meta record and the ids of its last block.
+/// The tail of one term's list: its meta record and the postings of its last block.
 struct Tail {
     meta: Meta,
-    last: Vec<u64>,
+    last: Vec<Posting>,
     dirty: bool,
 }
 
-/// Appends ids to posting lists, keeping the tails it touched, and writes the changed
-/// meta records and blocks into a batch.
+/// Appends postings to posting lists, keeping the tails it touched, and writes the
+/// changed meta records and blocks into a batch.
+///
+/// Reading a tail can fail and appending to one needs the posting's doc id, which a
+/// write learns only as its batch is queued: [`load`](Appender::load) reads first,
+/// [`append`](Appender::append) then only works in memory.
 #[derive(Default)]
 pub struct Appender {
     tails: HashMap<String, Tail>,
     touched: Vec<String>,
-    sealed: Vec<(String, u32, Vec<u64>)>,
+    sealed: Vec<(String, u32, Vec<Posting>)>,
+}
+
+fn damaged(message: String) -> IndexError {
+    IndexError::Damaged(super::postings::PostingsError(message))
 }
 
 impl Appender {
-    /// Appends `id` (larger than every id in the list) to the list of the term whose
-    /// records start with `base`; `read` reads the engine when the tail is not cached.
-    /// Returns whether the term is new (its list had no posting).
-    pub fn append(
+    /// Caches the tail of the term whose records start with `base`, reading it with
+    /// `read` unless it is cached already.
+    pub fn load(
         &mut self,
         base: &str,
-        id: u64,
         read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>,
-    ) -> Result<bool> {
-        if !self.tails.contains_key(base) {
-            let meta = match read(&keys::meta_key(base))? {
-                Some(b) => Meta::decode(&b)?,
-                None => Meta::default(),
-            };
-            let last = match meta.last_block() {
-                Some(n) => match read(&keys::block_key(base, n))? {
-                    Some(b) => decode_block(&b)?,
-                    None => {
-                        return Err(IndexError::Damaged(super::postings::PostingsError(
-                            format!("block {n} of {base:?} is missing"),
-                        )))
-                    }
-                },
-                None => Vec::new(),
-            };
-            self.tails.insert(
-                base.to_string(),
-                Tail {
-                    meta,
-                    last,
-                    dirty: false,
-                },
-            );
+    ) -> Result<()> {
+        if self.tails.contains_key(base) {
+            return Ok(());
         }
+        let meta = match read(&keys::meta_key(base))? {
+            Some(b) => Meta::decode(&b)?,
+            None => Meta::default(),
+        };
+        let last = match meta.last_block() {
+            Some(n) => match read(&keys::block_key(base, n))? {
+                Some(b) => Block::decode(&b)?.to_postings(),
+                None => return Err(damaged(format!("block {n} of {base:?} is missing"))),
+            },
+            None => Vec::new(),
+        };
+        self.tails.insert(
+            base.to_string(),
+            Tail {
+                meta,
+                last,
+                dirty: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Appends the posting `(id, key)` (`id` larger than every id in the list) to the
+    /// list of the term whose records start with `base`, whose tail must be
+    /// [loaded](Appender::load). Returns whether the term is new (its list had no
+    /// posting).
+    pub fn append(&mut self, base: &str, id: u64, key: &str) -> Result<bool> {
         let Some(tail) = self.tails.get_mut(base) else {
-            return Ok(false);
+            return Err(IndexError::Invalid(format!(
+                "the tail of {base:?} was not loaded before an append"
+            )));
         };
         let created = tail.meta.total == 0;
         let previous = tail.meta.last_block();
@@ -85,7 +97,7 @@ impl Appender {
                 self.sealed.push((base.to_string(), n, full));
             }
         }
-        tail.last.push(id);
+        tail.last.push((id, key.to_string()));
         if !tail.dirty {
             tail.dirty = true;
             self.touched.push(base.to_string());
@@ -95,15 +107,16 @@ impl Appender {
 
     /// Writes every meta record and block changed since the last call into `out`.
     pub fn emit(&mut self, out: &mut WriteBatch) {
-        for (base, n, ids) in self.sealed.drain(..) {
-            out.put(keys::block_key(&base, n), encode_block(&ids));
+        let encode = |p: &[Posting]| encode_block(p.iter().map(|(id, k)| (*id, k.as_str())));
+        for (base, n, postings) in self.sealed.drain(..) {
+            out.put(keys::block_key(&base, n), encode(&postings));
         }
         for base in self.touched.drain(..) {
             if let Some(tail) = self.tails.get_mut(&base) {
                 tail.dirty = false;
                 out.put(keys::meta_key(&base), tail.meta.encode());
                 if let Some(n) = tail.meta.last_block() {
-                    out.put(keys::block_key(&base, n), encode_block(&tail.last));
+                    out.put(keys::block_key(&base, n), encode(&tail.last));
                 }
             }
         }
@@ -284,163 +297,161 @@ pub fn extract_batch(set: &IndexSet, batch: &WriteBatch) -> Result<Extracted> {
 
 /// The writer's state, behind the instance's writer lock.
 ///
-/// A write holds the lock while it assigns ids, appends to the tails and *submits* its
-/// engine batch (which fixes its place in the commit order), then waits for the commit
-/// without the lock, so concurrent writers share WAL syncs (group commit). Batches
-/// submitted but not yet committed are invisible to engine reads, so the state they
-/// changed is kept here until they commit: the tails stay cached (never trimmed while
-/// a write is in flight) and their `pk` changes are in `pending_pk`.
+/// A write holds the lock while it reads what it needs, *submits* its engine batch
+/// (which fixes its place in the commit order and so its sequence numbers, which are
+/// its records' doc ids) and appends to the tails, then waits for the commit without
+/// the lock, so concurrent writers share WAL syncs (group commit). Batches submitted
+/// but not yet committed are invisible to engine reads, so the state they changed is
+/// kept here until they commit: the tails stay cached (never trimmed while a write is
+/// in flight) and the doc ids they gave their records are in `pending`.
 #[derive(Default)]
 pub struct WriterState {
-    /// The next doc id.
-    pub next_id: u64,
     /// Posting tails of the served generations.
     pub appender: Appender,
-    /// `pk` changes of submitted, uncommitted batches: key → (doc id or deleted, the
-    /// ticket of the batch that made it).
-    pub pending_pk: HashMap<String, (Option<u64>, u64)>,
+    /// Records written by submitted, uncommitted batches: key → (doc id of the new
+    /// version, or `None` when deleted; the ticket of the batch that wrote it).
+    pub pending: HashMap<String, (Option<u64>, u64)>,
     /// Batches submitted and not yet committed.
     pub in_flight: u64,
     /// The last ticket handed out.
     pub last_ticket: u64,
 }
 
-/// Encodes a doc id for a `pk` record.
-pub fn encode_id(id: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(10);
-    put_varint(&mut v, id);
-    v
-}
-
-/// Decodes a `pk` record.
-pub fn decode_id(bytes: &[u8]) -> Result<u64> {
-    let mut r = Reader::new(bytes);
-    let id = r.varint().map_err(super::postings::PostingsError::from)?;
-    if !r.is_empty() {
-        return Err(IndexError::Damaged(super::postings::PostingsError(
-            "trailing bytes after a doc id".into(),
-        )));
-    }
-    Ok(id)
-}
-
-/// The live doc id of `key` in the engine's current state.
+/// The doc id of the current version of `key` in the engine's current state: the
+/// sequence number that wrote it.
 pub fn current_id(db: &Db, key: &str) -> Result<Option<u64>> {
-    db.get(keys::pk_key(key))?
-        .map(|b| decode_id(&b))
-        .transpose()
+    Ok(db.get_versioned(key)?.map(|(seq, _)| seq))
 }
 
 impl WriterState {
     /// Builds the engine batch for `batch` under `set` with the terms in `extracted`
-    /// (extracted under the same set). Updates the posting tails: on failure to commit
-    /// the caller must [`Appender::clear`] them.
+    /// (extracted under the same set) and submits it. Updates the posting tails: on
+    /// failure to commit the caller must [`reset`](WriterState::reset).
     ///
-    /// Returns the batch and the ticket under which its `pk` changes were recorded in
-    /// `pending_pk`.
-    pub fn prepare(
+    /// The engine batch holds `batch`'s operations first, so operation `i` gets the
+    /// sequence number `first + i`, which is the doc id of the record it puts; then the
+    /// `doc` records and the postings that name those ids. Everything that reads the
+    /// engine happens before the submit; what runs while the engine's queue is locked
+    /// only assembles.
+    ///
+    /// Returns the pending commit and the ticket under which its records' ids were
+    /// recorded in `pending`.
+    pub fn submit(
         &mut self,
         db: &Db,
         set: &IndexSet,
         batch: &WriteBatch,
         extracted: Extracted,
-    ) -> Result<(WriteBatch, u64)> {
+    ) -> Result<(crate::engine::PendingCommit, u64)> {
         if self.in_flight == 0 {
             self.appender.trim();
         }
-        self.last_ticket += 1;
-        let ticket = self.last_ticket;
-        let mut out = WriteBatch::new();
-        let mut overlay: HashMap<&[u8], Option<u64>> = HashMap::new();
-        let first_id = self.next_id;
+        // Reads: the version each key has before this batch, and the tails of every
+        // term it posts to.
         let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
-        for (op, outcomes) in batch.ops().iter().zip(extracted.per_op) {
-            let raw_key = op.key();
-            let Ok(key) = std::str::from_utf8(raw_key) else {
+        let mut before: HashMap<&str, Option<u64>> = HashMap::new();
+        for (op, outcomes) in batch.ops().iter().zip(&extracted.per_op) {
+            let Ok(key) = std::str::from_utf8(op.key()) else {
                 continue;
             };
             if !set.in_scope_anywhere(key) {
                 continue;
             }
-            let old = match (overlay.get(raw_key), self.pending_pk.get(key)) {
-                (Some(id), _) => *id,
-                (None, Some((id, _))) => *id,
-                (None, None) => current_id(db, key)?,
-            };
-            if let Some(old) = old {
-                out.delete(keys::doc_key(old));
+            if !before.contains_key(key) {
+                let old = match self.pending.get(key) {
+                    Some((id, _)) => *id,
+                    None => current_id(db, key)?,
+                };
+                before.insert(key, old);
             }
-            match op {
-                BatchOp::Put { .. } => {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    out.put(keys::pk_key(key), encode_id(id));
-                    out.put(keys::doc_key(id), key);
-                    overlay.insert(raw_key, Some(id));
-                    for (gen, outcome) in outcomes {
-                        let skip_key = format!("{}{key}", gen.skip_prefix());
-                        match outcome {
-                            Outcome::Terms(terms) => {
-                                for t in terms {
-                                    let base = keys::term_base(&gen.prefix, &t);
-                                    if self.appender.append(&base, id, &read)? {
-                                        // Before the submit: the dictionary holds
-                                        // every committed term.
-                                        gen.terms.insert(&t);
+            for (gen, outcome) in outcomes {
+                if let Outcome::Terms(terms) = outcome {
+                    for t in terms {
+                        self.appender
+                            .load(&keys::term_base(&gen.prefix, t), &read)?;
+                    }
+                }
+            }
+        }
+        let appender = &mut self.appender;
+        let mut current = before;
+        let pending = db.submit_with(|first| -> Result<WriteBatch> {
+            let mut out = WriteBatch::new();
+            for op in batch.ops() {
+                match op {
+                    BatchOp::Put { key, value } => out.put(key, value),
+                    BatchOp::Delete { key } => out.delete(key),
+                };
+            }
+            for (i, (op, outcomes)) in batch.ops().iter().zip(&extracted.per_op).enumerate() {
+                let Ok(key) = std::str::from_utf8(op.key()) else {
+                    continue;
+                };
+                let Some(old) = current.get(key).copied() else {
+                    continue;
+                };
+                if let Some(old) = old {
+                    out.delete(keys::doc_key(old));
+                }
+                match op {
+                    BatchOp::Put { .. } => {
+                        let id = first + i as u64;
+                        out.put(keys::doc_key(id), key);
+                        current.insert(key, Some(id));
+                        for (gen, outcome) in outcomes {
+                            let skip_key = format!("{}{key}", gen.skip_prefix());
+                            match outcome {
+                                Outcome::Terms(terms) => {
+                                    for t in terms {
+                                        let base = keys::term_base(&gen.prefix, t);
+                                        if appender.append(&base, id, key)? {
+                                            // Before the commit: the dictionary holds
+                                            // every committed term.
+                                            gen.terms.insert(t);
+                                        }
+                                    }
+                                    // A build lists the records it cannot read whatever
+                                    // on_error says: a record indexed now leaves the
+                                    // list. A new key was never listed.
+                                    if old.is_some() {
+                                        out.delete(skip_key);
                                     }
                                 }
-                                // A build lists the records it cannot read whatever
-                                // on_error says: a record indexed now leaves the list.
-                                // Only a record that had a doc id can be listed (a
-                                // build gives ids first), so a new key needs no delete.
-                                if old.is_some() {
-                                    out.delete(skip_key);
+                                Outcome::Skipped(message) => {
+                                    out.put(skip_key, message.as_str());
                                 }
                             }
-                            Outcome::Skipped(message) => {
-                                out.put(skip_key, message);
+                        }
+                    }
+                    BatchOp::Delete { .. } => {
+                        current.insert(key, None);
+                        if old.is_none() {
+                            // No record: no doc id, no skip record to remove.
+                            continue;
+                        }
+                        for gen in set.ready() {
+                            if gen.def.in_scope(key) {
+                                out.delete(format!("{}{key}", gen.skip_prefix()));
                             }
                         }
                     }
                 }
-                BatchOp::Delete { .. } => {
-                    if old.is_none() {
-                        // Never indexed: no doc id, no skip record to remove.
-                        overlay.insert(raw_key, None);
-                        continue;
-                    }
-                    out.delete(keys::pk_key(key));
-                    overlay.insert(raw_key, None);
-                    for gen in set.ready() {
-                        if gen.def.in_scope(key) {
-                            out.delete(format!("{}{key}", gen.skip_prefix()));
-                        }
-                    }
-                }
             }
+            appender.emit(&mut out);
+            Ok(out)
+        })?;
+        self.last_ticket += 1;
+        let ticket = self.last_ticket;
+        for (key, id) in current {
+            self.pending.insert(key.to_string(), (id, ticket));
         }
-        self.appender.emit(&mut out);
-        if self.next_id != first_id {
-            out.put(keys::NEXT_ID, encode_id(self.next_id));
-        }
-        for (key, id) in overlay {
-            if let Ok(key) = std::str::from_utf8(key) {
-                self.pending_pk.insert(key.to_string(), (id, ticket));
-            }
-        }
-        for op in batch.ops() {
-            match op {
-                BatchOp::Put { key, value } => out.put(key, value),
-                BatchOp::Delete { key } => out.delete(key),
-            };
-        }
-        Ok((out, ticket))
+        Ok((pending, ticket))
     }
 
     /// Forgets what the batch of `ticket` changed, once it is committed.
     pub fn committed(&mut self, ticket: u64) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.pending_pk.retain(|_, (_, t)| *t != ticket);
+        self.pending.retain(|_, (_, t)| *t != ticket);
     }
 
     /// Drops every cached state, after waiting for every submitted batch: the engine
@@ -451,6 +462,6 @@ impl WriterState {
             tracing::warn!(error = %e, "index writer: barrier failed while resetting");
         }
         self.appender.clear();
-        self.pending_pk.clear();
+        self.pending.clear();
     }
 }

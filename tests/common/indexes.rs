@@ -95,11 +95,9 @@ pub fn query_all(
     }
 }
 
-/// The live doc id of `key` (its `pk` record).
+/// The doc id of `key`'s current version: the sequence number that wrote it.
 pub fn doc_id(db: &Db, key: &str) -> Option<u64> {
-    db.get(keys::pk_key(key))
-        .expect("read pk")
-        .map(|b| lsm::index::write::decode_id(&b).expect("doc id"))
+    db.get_versioned(key).expect("read").map(|(seq, _)| seq)
 }
 
 /// Asserts that `keys` are in increasing doc id order (the order queries give).
@@ -115,35 +113,23 @@ pub fn assert_doc_id_order(db: &Db, what: &str, results: &[(String, Vec<u8>)]) {
     );
 }
 
-/// Asserts that `pk` and `doc` records pair up one to one, and that every posting and
-/// skip record belongs to a generation that is served or being built (so no dropped or
-/// replaced generation left records behind). Call with no task running.
+/// Asserts that every `doc` record names a record whose current version has its id,
+/// and that every posting and skip record belongs to a generation that is served or
+/// being built (so no dropped or replaced generation left records behind). Call with
+/// no task running.
 pub fn assert_internal_records(db: &Db, ix: &Indexes) {
     let snap = db.snapshot();
-    let mut pks = 0;
-    for item in snap.iter_prefix(keys::PK_PREFIX).expect("pk scan") {
-        let (k, v) = item.expect("pk");
-        let key = &k[keys::PK_PREFIX.len()..];
-        let id = lsm::index::write::decode_id(&v).expect("pk id");
-        let back = snap.get(keys::doc_key(id)).expect("doc");
-        assert_eq!(
-            back.as_deref(),
-            Some(key.as_bytes()),
-            "pk {key:?} -> doc {id} does not point back"
-        );
-        pks += 1;
-    }
-    let mut docs = 0;
     for item in snap.iter_prefix(keys::DOC_PREFIX).expect("doc scan") {
         let (k, v) = item.expect("doc");
         let id = keys::id_of_doc_key(&k).expect("doc key");
         let key = String::from_utf8(v).expect("doc key text");
-        let pk = snap.get(keys::pk_key(&key)).expect("pk");
-        let pk = pk.map(|b| lsm::index::write::decode_id(&b).expect("pk id"));
-        assert_eq!(pk, Some(id), "doc {id} -> {key:?} whose pk is {pk:?}");
-        docs += 1;
+        let version = snap.get_versioned(&key).expect("record").map(|(s, _)| s);
+        assert_eq!(
+            version,
+            Some(id),
+            "doc {id} -> {key:?} whose version is {version:?}"
+        );
     }
-    assert_eq!(pks, docs);
 
     let mut live: BTreeSet<(String, u64)> = BTreeSet::new();
     for info in ix.list() {

@@ -243,7 +243,9 @@ impl Inner {
         let mut seq = leader.last_seq;
         let mut seqs = Vec::with_capacity(group.len());
         for p in group {
-            if p.first_seq != seq + 1 {
+            // A group that failed before reaching the WAL (a write stall that gave up, a
+            // background error) leaves its numbers unused: numbers only have to grow.
+            if p.first_seq <= seq {
                 // Groups are committed in queue order, each batch with the numbers it
                 // was given when queued; anything else is a bug, and committing on
                 // would break every reader relying on those numbers.
@@ -254,8 +256,8 @@ impl Inner {
                 *self.poisoned.lock() = Some(e.to_string());
                 return Err(e);
             }
-            wal::encode_batch_record(&mut leader.buf, seq + 1, &p.batch);
-            seq += p.batch.len() as u64;
+            wal::encode_batch_record(&mut leader.buf, p.first_seq, &p.batch);
+            seq = p.first_seq + p.batch.len() as u64 - 1;
             seqs.push(seq);
         }
         let synced = leader
@@ -282,13 +284,15 @@ impl Inner {
         };
 
         let mem = Arc::clone(&self.version.read().active);
-        let mut s = leader.last_seq;
-        let inserted = group.iter().flat_map(|p| p.batch.ops()).try_for_each(|op| {
-            s += 1;
-            match op {
-                BatchOp::Put { key, value } => mem.insert(key, s, ValueKind::Put, value),
-                BatchOp::Delete { key } => mem.insert(key, s, ValueKind::Delete, b""),
-            }
+        let inserted = group.iter().try_for_each(|p| {
+            p.batch
+                .ops()
+                .iter()
+                .zip(p.first_seq..)
+                .try_for_each(|(op, s)| match op {
+                    BatchOp::Put { key, value } => mem.insert(key, s, ValueKind::Put, value),
+                    BatchOp::Delete { key } => mem.insert(key, s, ValueKind::Delete, b""),
+                })
         });
         if let Err(e) = inserted {
             // The WAL holds the group but the memtable does not: nothing more can be

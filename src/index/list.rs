@@ -73,7 +73,7 @@ pub trait Postings {
         stats: &mut ReadStats,
     ) -> Result<Option<u64>>;
     /// The key of the posting the last `next_geq` returned.
-    fn key(&self) -> Option<&str>;
+    fn key(&mut self) -> Option<&[u8]>;
     /// An upper bound of the ids it holds (used to order intersections).
     fn estimate(&self) -> u64;
 }
@@ -151,7 +151,7 @@ impl Postings for TermList {
         Ok(ids.get(self.pos).copied())
     }
 
-    fn key(&self) -> Option<&str> {
+    fn key(&mut self) -> Option<&[u8]> {
         self.postings.key(self.pos)
     }
 
@@ -206,8 +206,8 @@ impl Postings for Union {
         Ok(best.map(|(id, _)| id))
     }
 
-    fn key(&self) -> Option<&str> {
-        self.lists.get(self.current?)?.0.key()
+    fn key(&mut self) -> Option<&[u8]> {
+        self.lists.get_mut(self.current?)?.0.key()
     }
 
     fn estimate(&self) -> u64 {
@@ -255,8 +255,8 @@ impl Postings for Intersection {
         }
     }
 
-    fn key(&self) -> Option<&str> {
-        self.lists.first()?.key()
+    fn key(&mut self) -> Option<&[u8]> {
+        self.lists.first_mut()?.key()
     }
 
     fn estimate(&self) -> u64 {

@@ -72,17 +72,22 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// A decoded block: ids in order, and the key of each.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A decoded block: ids in order, and the key of each, rebuilt on demand (an
+/// intersection reads the ids of many postings and the keys of few).
+#[derive(Debug, Clone, Default)]
 pub struct Block {
+    raw: Vec<u8>,
     ids: Vec<u64>,
-    keys: String,
-    /// End of each key in `keys`.
-    ends: Vec<usize>,
+    /// Per posting: bytes shared with the previous key, and its suffix's place in `raw`.
+    parts: Vec<(usize, usize, usize)>,
+    /// The key of posting `at`, when `at` is `Some`.
+    key: Vec<u8>,
+    at: Option<usize>,
 }
 
 impl Block {
-    /// Decodes a block, checking that its ids strictly increase and its keys are UTF-8.
+    /// Decodes a block, checking that its ids strictly increase and its keys can be
+    /// rebuilt (whether they are UTF-8 is checked where a key is used as text).
     pub fn decode(bytes: &[u8]) -> Result<Block, PostingsError> {
         let mut block = Block::default();
         block.decode_into(bytes)?;
@@ -91,9 +96,12 @@ impl Block {
 
     /// [`decode`](Block::decode) into `self`, reusing its buffers.
     pub fn decode_into(&mut self, bytes: &[u8]) -> Result<(), PostingsError> {
+        self.raw.clear();
+        self.raw.extend_from_slice(bytes);
         self.ids.clear();
-        self.keys.clear();
-        self.ends.clear();
+        self.parts.clear();
+        self.key.clear();
+        self.at = None;
         let mut r = Reader::new(bytes);
         if r.u8()? != BLOCK_VERSION {
             return Err(PostingsError("unknown block version".into()));
@@ -103,7 +111,7 @@ impl Block {
             return Err(PostingsError(format!("block of {count} postings")));
         }
         let mut previous: u64 = 0;
-        let mut key: Vec<u8> = Vec::new();
+        let mut previous_len = 0usize;
         for i in 0..count {
             let v = r.varint()?;
             let id = if i == 0 {
@@ -118,19 +126,17 @@ impl Block {
             };
             let shared = r.varint()? as usize;
             let suffix = r.varint()? as usize;
-            if shared > key.len() {
+            if shared > previous_len {
                 return Err(PostingsError(
                     "a key shares more than its predecessor".into(),
                 ));
             }
-            key.truncate(shared);
-            key.extend_from_slice(r.bytes(suffix)?);
-            let text = std::str::from_utf8(&key)
-                .map_err(|_| PostingsError("a posting's key is not UTF-8".into()))?;
-            self.keys.push_str(text);
-            self.ends.push(self.keys.len());
+            let start = r.position();
+            r.bytes(suffix)?;
+            self.parts.push((shared, start, suffix));
             self.ids.push(id);
             previous = id;
+            previous_len = shared + suffix;
         }
         if !r.is_empty() {
             return Err(PostingsError("trailing bytes after the block".into()));
@@ -143,11 +149,22 @@ impl Block {
         &self.ids
     }
 
-    /// The key of posting `i`.
-    pub fn key(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.keys.get(start..end)
+    /// The key of posting `i` (cheapest when asked in increasing `i`).
+    pub fn key(&mut self, i: usize) -> Option<&[u8]> {
+        if i >= self.ids.len() {
+            return None;
+        }
+        let from = match self.at {
+            Some(at) if at == i => return Some(&self.key),
+            Some(at) if at < i => at + 1,
+            _ => 0,
+        };
+        for &(shared, start, len) in &self.parts[from..=i] {
+            self.key.truncate(shared);
+            self.key.extend_from_slice(&self.raw[start..start + len]);
+        }
+        self.at = Some(i);
+        Some(&self.key)
     }
 
     /// Postings in the block.
@@ -160,14 +177,17 @@ impl Block {
         self.ids.is_empty()
     }
 
-    /// The postings, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
-        (0..self.len()).filter_map(|i| Some((self.ids[i], self.key(i)?)))
-    }
-
-    /// The postings as owned pairs.
-    pub fn to_postings(&self) -> Vec<Posting> {
-        self.iter().map(|(id, k)| (id, k.to_string())).collect()
+    /// The postings as owned pairs, refusing a key that is not UTF-8.
+    pub fn to_postings(&mut self) -> Result<Vec<Posting>, PostingsError> {
+        let mut out = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            let id = self.ids[i];
+            let key = self.key(i).unwrap_or_default();
+            let key = std::str::from_utf8(key)
+                .map_err(|_| PostingsError("a posting's key is not UTF-8".into()))?;
+            out.push((id, key.to_string()));
+        }
+        Ok(out)
     }
 }
 
@@ -307,8 +327,12 @@ mod tests {
         ) {
             let postings: Vec<Posting> = entries.into_iter().collect();
             let bytes = encode_block(postings.iter().map(|(id, k)| (*id, k.as_str())));
-            let block = Block::decode(&bytes).expect("decode");
-            prop_assert_eq!(block.to_postings(), postings.clone());
+            let mut block = Block::decode(&bytes).expect("decode");
+            prop_assert_eq!(block.to_postings().expect("utf-8"), postings.clone());
+            // Keys asked for out of order come back the same.
+            for i in (0..postings.len()).rev() {
+                prop_assert_eq!(block.key(i).expect("key"), postings[i].1.as_bytes());
+            }
             let ids: Vec<u64> = postings.iter().map(|p| p.0).collect();
             prop_assert_eq!(block.ids(), ids.as_slice());
         }
@@ -348,7 +372,14 @@ mod tests {
     fn damage_is_refused() {
         let ok = encode_block([(5, "ab"), (7, "ac")]);
         assert_eq!(ok, [2, 2, 5, 0, 2, b'a', b'b', 2, 1, 1, b'c']);
-        assert_eq!(Block::decode(&ok).expect("ok").to_postings().len(), 2);
+        assert_eq!(
+            Block::decode(&ok)
+                .expect("ok")
+                .to_postings()
+                .expect("utf-8")
+                .len(),
+            2
+        );
         assert!(
             Block::decode(&[2, 2, 5, 0, 0, 0, 0, 0]).is_err(),
             "a zero delta"
@@ -357,10 +388,8 @@ mod tests {
             Block::decode(&[2, 1, 5, 1, 0]).is_err(),
             "shares with no predecessor"
         );
-        assert!(
-            Block::decode(&[2, 1, 5, 0, 1, 0xff]).is_err(),
-            "a key that is not UTF-8"
-        );
+        let mut bad = Block::decode(&[2, 1, 5, 0, 1, 0xff]).expect("bytes");
+        assert!(bad.to_postings().is_err(), "a key that is not UTF-8");
         assert!(Block::decode(&[1, 1, 5]).is_err(), "the old block version");
         assert!(Block::decode(&[3, 0]).is_err(), "a version from the future");
         assert!(

@@ -366,8 +366,13 @@ pub fn run(
             more = true;
             break;
         }
+        let key = String::from_utf8(key.to_vec()).map_err(|_| {
+            IndexError::Damaged(super::postings::PostingsError(format!(
+                "posting {id}: key is not UTF-8"
+            )))
+        })?;
         last = id;
-        results.push((key.to_string(), value));
+        results.push((key, value));
     }
     let next_cursor = if more {
         cursors.put(

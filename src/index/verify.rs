@@ -108,7 +108,7 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                     let mut list =
                         TermList::open(keys::term_base(&gen.prefix, &t), snap, &mut stats)?;
                     if list.next_geq(id, snap, &mut stats)? != Some(id)
-                        || list.key() != Some(key.as_str())
+                        || list.key() != Some(key.as_bytes())
                     {
                         report.problem(format!(
                             "record {key:?} (doc {id}) is missing from term {t:?}"
@@ -154,7 +154,7 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                 report.problem(format!("term {term:?}: block {} is missing", b.number));
                 continue;
             };
-            let block = Block::decode(&bytes)?;
+            let mut block = Block::decode(&bytes)?;
             let ids = block.ids();
             if ids.len() as u32 != b.count
                 || ids.first() != Some(&b.first)
@@ -165,9 +165,9 @@ fn verify_gen(snap: &Snapshot, gen: &Gen) -> Result<IndexReport> {
                     b.number
                 ));
             }
-            for (id, key) in block.iter() {
-                let version = snap.get_versioned(key)?.map(|(v, _)| v);
-                if gen.def.in_scope(key) && version == Some(id) {
+            for (id, key) in block.to_postings()? {
+                let version = snap.get_versioned(&key)?.map(|(v, _)| v);
+                if gen.def.in_scope(&key) && version == Some(id) {
                     live += 1;
                 } else {
                     report.dead_postings += 1;

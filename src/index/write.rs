@@ -62,7 +62,7 @@ impl Appender {
         };
         let last = match meta.last_block() {
             Some(n) => match read(&keys::block_key(base, n))? {
-                Some(b) => Block::decode(&b)?.to_postings(),
+                Some(b) => Block::decode(&b)?.to_postings()?,
                 None => return Err(damaged(format!("block {n} of {base:?} is missing"))),
             },
             None => Vec::new(),

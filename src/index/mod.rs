@@ -4,19 +4,23 @@
 //! - [`def`]: index definitions (`index_name`, `scope_prefix`, `index_type`,
 //!   `extractor`, `on_error`).
 //! - [`keys`]: where index records live (an internal namespace under U+0000).
-//! - [`term`], [`postings`]: terms as order-preserving key text; blocks of doc ids and
-//!   the per-term meta record with its skip table.
-//! - [`write`]: the write path (doc ids, posting appends, one engine batch).
+//! - [`term`], [`postings`]: terms as order-preserving key text; blocks of postings
+//!   (doc id and key) and the per-term meta record with its skip table.
+//! - [`write`](mod@write): the write path (doc ids, posting appends, one engine batch).
 //! - [`list`], [`query`]: posting iterators (term, union, intersection) and queries
 //!   with stable cursors.
-//! - [`build`], [`tasks`]: background builds, rebuilds and drops with progress.
+//! - [`build`], [`tasks`]: background builds, rebuilds and drops with progress;
+//!   `admin` and `open` the facade's administration and opening (with the upgrade of
+//!   an older layout).
 //! - [`verify`]: index consistency checks.
 //!
-//! Every record in some index's scope has a doc id; each write of it gets a new one,
-//! and the old one dies (its `doc` record is deleted), so posting lists only ever grow
-//! at their end and stay sorted. Dead postings are skipped by queries and dropped by
-//! rebuilds. [`Indexes`] is the facade the instance layer uses.
+//! A record's doc id is the engine sequence number of the write that put its current
+//! version, so each write of it gives it a new, larger one and posting lists only ever
+//! grow at their end and stay sorted. A posting is live while its record still has
+//! that version: queries check it with the one read they make of each result, and
+//! rebuilds drop the dead ones. [`Indexes`] is the facade the instance layer uses.
 
+mod admin;
 pub mod build;
 pub mod cursor;
 pub mod def;
@@ -24,6 +28,7 @@ pub mod dict;
 pub mod error;
 pub mod keys;
 pub mod list;
+mod open;
 pub mod postings;
 pub mod query;
 pub mod registry;
@@ -48,7 +53,7 @@ pub use verify::IndexReport;
 
 use crate::engine::{Db, SeqNo, Snapshot, WriteBatch};
 use crate::extractor::{Extractor, ExtractorSpec};
-use registry::{Building, Entry, Gen, IndexSet, StoredRegistry};
+use registry::{Gen, IndexSet};
 use tasks::{Task, Tasks};
 use write::WriterState;
 
@@ -112,169 +117,6 @@ pub struct Indexes {
 }
 
 impl Indexes {
-    /// Opens the indexes stored in `db`, reconciles them with the definitions of the
-    /// instance's `indexes_file` (when it has one: indexes from the file are created,
-    /// rebuilt when their definition changed, dropped when removed from it), resumes
-    /// builds and drops that a restart interrupted.
-    pub fn open(
-        db: Db,
-        resolver: Resolver,
-        file: Option<Vec<IndexDef>>,
-        limits: QueryLimits,
-    ) -> std::result::Result<Indexes, String> {
-        let stored = match db.get(keys::REGISTRY).map_err(|e| e.to_string())? {
-            Some(bytes) => StoredRegistry::decode(&bytes)?,
-            None => StoredRegistry {
-                format: registry::REGISTRY_FORMAT,
-                next_generation: 1,
-                ..StoredRegistry::default()
-            },
-        };
-        // Format 1's doc ids and postings cannot be read by this build: its doc and
-        // pk records go, and every index is built again (not served until it is).
-        let upgrade = stored.format < registry::REGISTRY_FORMAT;
-        if upgrade {
-            tracing::warn!(
-                format = stored.format,
-                "index records are in an older layout: rebuilding every index"
-            );
-            build::delete_prefixes(
-                &db,
-                &[keys::OLD_PK_PREFIX.into(), keys::DOC_PREFIX.into()],
-                &|_| {},
-            )
-            .map_err(|e| e.to_string())?;
-            db.delete(keys::OLD_NEXT_ID).map_err(|e| e.to_string())?;
-        }
-        let mut set = IndexSet {
-            version: 1,
-            next_generation: stored.next_generation.max(1),
-            garbage: stored
-                .garbage
-                .iter()
-                .map(|g| (g.index.clone(), g.generation))
-                .collect(),
-            ..IndexSet::default()
-        };
-        let mut to_build = Vec::new();
-        for s in stored.indexes {
-            let name = s
-                .ready
-                .as_ref()
-                .or(s.building.as_ref())
-                .map(|g| g.def.index_name.clone())
-                .ok_or("index registry: an index without a generation")?;
-            if upgrade {
-                for g in s.ready.iter().chain(&s.building) {
-                    set.garbage.push((name.clone(), g.generation));
-                }
-                if let Some(g) = s.building.or(s.ready) {
-                    to_build.push((name.clone(), None, g.def));
-                }
-                set.entries.insert(
-                    name,
-                    Entry {
-                        source: s.source,
-                        ready: None,
-                        building: None,
-                    },
-                );
-                continue;
-            }
-            let ready = match s.ready {
-                Some(g) => {
-                    let ex =
-                        resolver(&g.def.extractor).map_err(|e| format!("index {name:?}: {e}"))?;
-                    Some(Arc::new(Gen::new(g.generation, g.def, ex)))
-                }
-                None => None,
-            };
-            if let Some(g) = s.building {
-                to_build.push((name.clone(), Some(g.generation), g.def));
-            }
-            set.entries.insert(
-                name,
-                Entry {
-                    source: s.source,
-                    ready,
-                    building: None,
-                },
-            );
-        }
-        let shared = Arc::new(Shared {
-            db,
-            set: RwLock::new(Arc::new(set)),
-            writer: Mutex::new(WriterState::default()),
-            cursors: query::Cursors::default(),
-            tasks: Tasks::default(),
-            limits,
-            resolver,
-            threads: Mutex::new(Vec::new()),
-        });
-        let indexes = Indexes { shared };
-        // Interrupted builds start again from scratch (their partial records first go).
-        for (name, generation, def) in to_build {
-            let kind = if indexes
-                .set()
-                .entries
-                .get(&name)
-                .is_some_and(|e| e.ready.is_some())
-            {
-                "rebuild"
-            } else {
-                "build"
-            };
-            indexes
-                .start_build(&name, def, generation, kind)
-                .map_err(|e| format!("index {name:?}: {e}"))?;
-        }
-        if upgrade {
-            // Records the new format even when there was no index to rebuild.
-            indexes.update(|_| {}).map_err(|e| e.to_string())?;
-        }
-        if let Some(file) = file {
-            indexes.reconcile(file)?;
-        }
-        for (name, generation) in indexes.set().garbage.clone() {
-            indexes.spawn_drop(&name, generation, None);
-        }
-        Ok(indexes)
-    }
-
-    fn reconcile(&self, file: Vec<IndexDef>) -> std::result::Result<(), String> {
-        let set = self.set();
-        for def in &file {
-            let def = def.clone().validate()?;
-            match set.entries.get(&def.index_name) {
-                None => {
-                    self.create_from(def, Source::File)
-                        .map_err(|e| e.to_string())?;
-                }
-                Some(e) if e.def() != Some(&def) || e.source != Source::File => {
-                    tracing::info!(index = %def.index_name, "indexes_file changed the index: rebuilding");
-                    let name = def.index_name.clone();
-                    self.start_build(&name, def, None, "rebuild")
-                        .map_err(|e| e.to_string())?;
-                    self.update(|s| {
-                        if let Some(e) = s.entries.get_mut(&name) {
-                            e.source = Source::File;
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
-                }
-                Some(_) => {}
-            }
-        }
-        for (name, e) in &set.entries {
-            if e.source == Source::File && !file.iter().any(|d| &d.index_name == name) {
-                tracing::info!(index = %name, "index removed from indexes_file: dropping");
-                self.drop_index(name, Source::File)
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(())
-    }
-
     /// The current set of indexes.
     pub(crate) fn set(&self) -> Arc<IndexSet> {
         Arc::clone(&self.shared.set.read())
@@ -358,261 +200,6 @@ impl Indexes {
         let next = Arc::new(next);
         *self.shared.set.write() = Arc::clone(&next);
         Ok(next)
-    }
-
-    /// Creates an index over the API; it is built in the background and queryable
-    /// when the returned task is done.
-    pub fn create(&self, def: IndexDef) -> Result<TaskInfo> {
-        let def = def.validate().map_err(IndexError::Invalid)?;
-        self.create_from(def, Source::Api)
-    }
-
-    fn create_from(&self, def: IndexDef, source: Source) -> Result<TaskInfo> {
-        let extractor = (self.shared.resolver)(&def.extractor).map_err(IndexError::Invalid)?;
-        let name = def.index_name.clone();
-        let mut outcome = None;
-        let writer = self.lock_settled()?;
-        if self.set().entries.contains_key(&name) {
-            return Err(IndexError::Exists(name));
-        }
-        self.update_locked(|s| {
-            let number = s.next_generation;
-            s.next_generation += 1;
-            let task = self.shared.tasks.start("build", &name, number);
-            let gen = Arc::new(Gen::new(number, def, extractor));
-            s.entries.insert(
-                name.clone(),
-                Entry {
-                    source,
-                    ready: None,
-                    building: Some(Building {
-                        gen: Arc::clone(&gen),
-                        task: task.id(),
-                    }),
-                },
-            );
-            outcome = Some((gen, task));
-        })?;
-        drop(writer);
-        let (gen, task) = outcome.ok_or_else(|| IndexError::Exists(name.clone()))?;
-        let info = task.info();
-        self.spawn_build(gen, task);
-        Ok(info)
-    }
-
-    /// Starts building a new generation of `name` from `def` (`generation` given when
-    /// resuming one after a restart). The served generation, if any, stays served
-    /// until the new one is ready.
-    fn start_build(
-        &self,
-        name: &str,
-        def: IndexDef,
-        generation: Option<u64>,
-        kind: &'static str,
-    ) -> Result<TaskInfo> {
-        let extractor = (self.shared.resolver)(&def.extractor).map_err(IndexError::Conflict)?;
-        let mut started = None;
-        let mut replaced = None;
-        self.update(|s| {
-            let number = generation.unwrap_or_else(|| {
-                let n = s.next_generation;
-                s.next_generation += 1;
-                n
-            });
-            let Some(entry) = s.entries.get_mut(name) else {
-                return;
-            };
-            let task = self.shared.tasks.start(kind, name, number);
-            let gen = Arc::new(Gen::new(number, def, extractor));
-            if let Some(old) = entry.building.replace(Building {
-                gen: Arc::clone(&gen),
-                task: task.id(),
-            }) {
-                if old.gen.number != number {
-                    s.garbage.push((name.to_string(), old.gen.number));
-                    replaced = Some(old);
-                }
-            }
-            started = Some((gen, task));
-        })?;
-        if let Some(old) = replaced {
-            let build = self.shared.tasks.get(old.task);
-            if let Some(t) = &build {
-                t.cancel();
-            }
-            self.spawn_drop(name, old.gen.number, build);
-        }
-        let (gen, task) = started.ok_or_else(|| self.unknown(name))?;
-        let info = task.info();
-        self.spawn_build(gen, task);
-        Ok(info)
-    }
-
-    fn unknown(&self, name: &str) -> IndexError {
-        IndexError::UnknownIndex {
-            name: name.to_string(),
-            known: self.set().names(),
-        }
-    }
-
-    /// Rebuilds `name` into a new generation in the background (dropping its dead
-    /// postings); it is swapped in when done. A rebuild already under way is returned.
-    pub fn rebuild(&self, name: &str) -> Result<TaskInfo> {
-        let set = self.set();
-        let entry = set.entries.get(name).ok_or_else(|| self.unknown(name))?;
-        if let Some(b) = &entry.building {
-            if let Some(t) = self.shared.tasks.get(b.task) {
-                return Ok(t.info());
-            }
-        }
-        let def = entry.def().cloned().ok_or_else(|| self.unknown(name))?;
-        self.start_build(name, def, None, "rebuild")
-    }
-
-    /// Rebuilds every index (a manual compaction's second half: rebuilds drop dead
-    /// postings). Failures are logged; the tasks started are returned.
-    pub fn rebuild_all(&self) -> Vec<TaskInfo> {
-        let names: Vec<String> = self.set().entries.keys().cloned().collect();
-        names
-            .iter()
-            .filter_map(|name| match self.rebuild(name) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::error!(index = %name, error = %e, "cannot rebuild");
-                    None
-                }
-            })
-            .collect()
-    }
-
-    /// Rebuilds every index whose extractor is the plugin `plugin` (after a new version
-    /// of it was uploaded); each is swapped in when built.
-    pub fn plugin_replaced(&self, plugin: &str) -> Vec<TaskInfo> {
-        let set = self.set();
-        let mut tasks = Vec::new();
-        for (name, e) in &set.entries {
-            if let Some(def) = e.def().filter(|d| d.plugin() == Some(plugin)) {
-                match self.start_build(name, def.clone(), None, "rebuild") {
-                    Ok(t) => tasks.push(t),
-                    Err(err) => {
-                        tracing::error!(index = %name, %plugin, error = %err, "cannot rebuild after a plugin upload")
-                    }
-                }
-            }
-        }
-        tasks
-    }
-
-    /// The indexes whose extractor is `plugin` (a plugin in use cannot be deleted).
-    pub fn users_of(&self, plugin: &str) -> Vec<String> {
-        self.set()
-            .entries
-            .iter()
-            .filter(|(_, e)| {
-                e.ready
-                    .as_ref()
-                    .is_some_and(|g| g.def.plugin() == Some(plugin))
-                    || e.building
-                        .as_ref()
-                        .is_some_and(|b| b.gen.def.plugin() == Some(plugin))
-            })
-            .map(|(n, _)| n.clone())
-            .collect()
-    }
-
-    /// Drops an index created over the API: it stops being maintained at once, its
-    /// records are deleted in the background.
-    pub fn drop_api(&self, name: &str) -> Result<TaskInfo> {
-        self.drop_index(name, Source::Api)
-    }
-
-    fn drop_index(&self, name: &str, by: Source) -> Result<TaskInfo> {
-        let set = self.set();
-        let entry = set.entries.get(name).ok_or_else(|| self.unknown(name))?;
-        if entry.source == Source::File && by == Source::Api {
-            return Err(IndexError::FromFile(name.to_string()));
-        }
-        let mut gens = Vec::new();
-        self.update(|s| {
-            if let Some(e) = s.entries.remove(name) {
-                if let Some(g) = e.ready {
-                    gens.push((g.number, None));
-                }
-                if let Some(b) = e.building {
-                    let build = self.shared.tasks.get(b.task);
-                    if let Some(t) = &build {
-                        t.cancel();
-                    }
-                    gens.push((b.gen.number, build));
-                }
-            }
-            for (g, _) in &gens {
-                s.garbage.push((name.to_string(), *g));
-            }
-        })?;
-        let mut last = None;
-        for (g, build) in gens {
-            last = Some(self.spawn_drop(name, g, build));
-        }
-        last.ok_or_else(|| self.unknown(name))
-    }
-
-    /// Every index.
-    pub fn list(&self) -> Vec<IndexInfo> {
-        let set = self.set();
-        set.entries
-            .iter()
-            .filter_map(|(name, e)| self.info_of(name, e))
-            .collect()
-    }
-
-    /// One index.
-    pub fn get(&self, name: &str) -> Result<IndexInfo> {
-        let set = self.set();
-        set.entries
-            .get(name)
-            .and_then(|e| self.info_of(name, e))
-            .ok_or_else(|| self.unknown(name))
-    }
-
-    fn info_of(&self, _name: &str, e: &Entry) -> Option<IndexInfo> {
-        let def = e.def()?.clone();
-        let (skipped, skipped_sample) = match &e.ready {
-            Some(g) => self.skipped(g),
-            None => (0, Vec::new()),
-        };
-        Some(IndexInfo {
-            def,
-            source: e.source,
-            state: match (&e.ready, &e.building) {
-                (Some(_), Some(_)) => "rebuilding",
-                (None, Some(_)) => "building",
-                _ => "ready",
-            },
-            generation: e.ready.as_ref().map(|g| g.number),
-            task: e.building.as_ref().map(|b| b.task),
-            skipped,
-            skipped_sample,
-        })
-    }
-
-    /// Counts the skipped records of a generation (and lists up to 20).
-    fn skipped(&self, gen: &Gen) -> (u64, Vec<(String, String)>) {
-        let prefix = gen.skip_prefix();
-        let mut count = 0;
-        let mut sample = Vec::new();
-        if let Ok(iter) = self.shared.db.iter_prefix(&prefix) {
-            for (k, v) in iter.flatten() {
-                count += 1;
-                if sample.len() < 20 {
-                    sample.push((
-                        k[prefix.len()..].to_string(),
-                        String::from_utf8_lossy(&v).into_owned(),
-                    ));
-                }
-            }
-        }
-        (count, sample)
     }
 
     /// The current set, and a snapshot taken while no change of it can happen. A

@@ -120,7 +120,7 @@ impl WalWriter {
     /// allocate blocks, which the next `fdatasync` must commit to its journal (each time
     /// the records reach a new block: every few groups of a few records). With
     /// `zero_ahead` (for a WAL synced at every write) the writer keeps up to
-    /// [`ZERO_AHEAD`] bytes of written zeros ahead of its records, writing the next
+    /// 1 MiB of written zeros ahead of its records, writing the next
     /// stretch when an append reaches the end of the last: one `fdatasync` per MiB of
     /// records then carries those zeros, the others commit no allocation. It writes each
     /// byte of the log twice, which is why only per-write syncing asks for it.

@@ -23,6 +23,22 @@ pub(crate) struct BlockIndex {
     /// Where each block's entry in `keys` starts, plus the end of the last one.
     starts: Vec<usize>,
     handles: Vec<BlockHandle>,
+    /// Length of the prefix every key shares, once [`seal`](BlockIndex::seal)ed.
+    shared: usize,
+    /// Once sealed, for each key the 8 bytes after the shared prefix (zero-padded) as a
+    /// big-endian number: ordered like the keys (a smaller number means a smaller key;
+    /// equal numbers say nothing), and dense, so a lookup narrows down most of the way
+    /// in this one array and compares whole keys only among equal numbers.
+    heads: Vec<u64>,
+}
+
+/// The 8 bytes of `key` after `shared`, zero-padded, as a big-endian number.
+fn head(key: &[u8], shared: usize) -> u64 {
+    let mut b = [0u8; 8];
+    let rest = key.get(shared..).unwrap_or_default();
+    let n = rest.len().min(8);
+    b[..n].copy_from_slice(&rest[..n]);
+    u64::from_be_bytes(b)
 }
 
 impl BlockIndex {
@@ -35,6 +51,7 @@ impl BlockIndex {
         self.keys.extend_from_slice(last_key);
         self.starts.push(self.keys.len());
         self.handles.push(handle);
+        self.heads.clear();
     }
 
     /// Number of data blocks.
@@ -66,10 +83,42 @@ impl BlockIndex {
         self.len().checked_sub(1).map(|i| self.last_key(i))
     }
 
+    /// Computes the shared prefix and the dense array of heads that speed up
+    /// [`find`](BlockIndex::find); call once every block is pushed (a later push
+    /// unseals the index, which `find` then searches without them).
+    pub fn seal(&mut self) {
+        let n = self.len();
+        let Some((first, _)) = (n > 0).then(|| self.last_key(0)) else {
+            return;
+        };
+        let mut shared = first.len();
+        for i in 1..n {
+            let (k, _) = self.last_key(i);
+            shared = first[..shared]
+                .iter()
+                .zip(k)
+                .take_while(|(a, b)| a == b)
+                .count();
+        }
+        let heads = (0..n).map(|i| head(self.last_key(i).0, shared)).collect();
+        self.shared = shared;
+        self.heads = heads;
+    }
+
     /// Index of the only data block that can hold the first version `>= (user_key, seq)`:
     /// the first block whose last key is not smaller. `len()` when there is none.
     pub fn find(&self, user_key: &[u8], seq: SeqNo) -> usize {
         let (mut lo, mut hi) = (0, self.len());
+        if self.heads.len() == hi && hi > 0 {
+            let (first, _) = self.last_key(0);
+            if user_key.get(..self.shared) == Some(&first[..self.shared]) {
+                // Keys with a smaller head are smaller than the target, keys with a
+                // larger head larger: only those with an equal head need comparing.
+                let h = head(user_key, self.shared);
+                lo = self.heads.partition_point(|&x| x < h);
+                hi = lo + self.heads[lo..].partition_point(|&x| x == h);
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (key, last_seq) = self.last_key(mid);
@@ -123,6 +172,42 @@ mod tests {
                     .position(|(k, s)| compare_internal(k, *s, key, seq) != Ordering::Less)
                     .unwrap_or(blocks.len());
                 assert_eq!(index.find(key, seq), linear, "{key:?} {seq}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Sealed or not, `find` agrees with a linear scan, whatever prefixes the
+        /// keys share (including keys that are prefixes of others, and targets
+        /// outside the shared prefix).
+        #[test]
+        fn find_agrees_with_a_linear_scan(
+            keys in proptest::collection::btree_set(("(users:0000|users:01|u|)", proptest::collection::vec(0u8..4, 0..10)), 1..60),
+            targets in proptest::collection::vec(("(users:0000|users:01|u|v|)", proptest::collection::vec(0u8..4, 0..10), 0u64..4), 1..40),
+        ) {
+            let mut blocks: Vec<(Vec<u8>, SeqNo)> = keys
+                .into_iter()
+                .map(|(p, rest)| ([p.as_bytes(), &rest].concat(), 2))
+                .collect();
+            blocks.sort();
+            blocks.dedup();
+            let mut index = BlockIndex::default();
+            for (i, (k, s)) in blocks.iter().enumerate() {
+                index.push(k, *s, handle(i as u64));
+            }
+            let unsealed: Vec<usize> = targets
+                .iter()
+                .map(|(p, rest, seq)| index.find(&[p.as_bytes(), rest].concat(), *seq))
+                .collect();
+            index.seal();
+            for ((p, rest, seq), before) in targets.iter().zip(unsealed) {
+                let key = [p.as_bytes(), rest].concat();
+                let linear = blocks
+                    .iter()
+                    .position(|(k, s)| compare_internal(k, *s, &key, *seq) != Ordering::Less)
+                    .unwrap_or(blocks.len());
+                proptest::prop_assert_eq!(before, linear);
+                proptest::prop_assert_eq!(index.find(&key, *seq), linear, "{:?} {}", key, seq);
             }
         }
     }

@@ -400,6 +400,7 @@ fn load_index(file: &File, path: &Path, file_len: u64, footer: &Footer) -> Resul
         let reason = "data blocks listed in the index do not reach the filter block";
         return Err(Error::corruption(path, base, reason));
     }
+    index.seal();
     Ok(index)
 }
 

@@ -169,3 +169,50 @@ fn get_if_cached_answers_without_io_or_says_it_cannot() {
     assert_eq!(db.get_if_cached("zzz").expect("ok"), Some(None));
     assert!(db.get_if_cached("").is_err(), "keys are still checked");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// A batched lookup answers exactly as one `get_versioned` per key, whatever holds
+    /// the keys (the memtable, overlapping level-0 tables, deeper levels), with deletes,
+    /// overwrites, absent and repeated keys, at the latest state and at an older
+    /// snapshot.
+    #[test]
+    fn get_many_answers_as_single_gets(
+        ops in proptest::collection::vec((0u16..400, proptest::option::of(0u8..255)), 1..600),
+        probes in proptest::collection::vec(0u16..420, 1..150),
+        cut in 0usize..600,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(
+            dir.path(),
+            Options { memtable_max_size: 16 << 10, sync: SyncPolicy::Never, ..Options::default() },
+        )
+        .expect("open");
+        let mut old = None;
+        for (n, (k, v)) in ops.iter().enumerate() {
+            let key = format!("k{k:05}");
+            match v {
+                Some(v) => db.put(&key, vec![*v; 40]).expect("put"),
+                None => db.delete(&key).expect("delete"),
+            };
+            if n == cut {
+                old = Some(db.snapshot());
+            }
+            if n % 150 == 149 {
+                db.flush().expect("flush");
+            }
+            if n == 300 {
+                db.compact().expect("compact");
+            }
+        }
+        let keys: Vec<String> = probes.iter().map(|p| format!("k{p:05}")).collect();
+        for snap in [Some(db.snapshot()), old].into_iter().flatten() {
+            let many = snap.get_many_versioned(&keys).expect("get_many");
+            proptest::prop_assert_eq!(many.len(), keys.len());
+            for (k, got) in keys.iter().zip(many) {
+                proptest::prop_assert_eq!(got, snap.get_versioned(k).expect("get"), "{}", k);
+            }
+        }
+    }
+}

@@ -345,34 +345,61 @@ pub fn run(
     let mut target = after.saturating_add(1);
     let mut last = after;
     let mut more = false;
-    while let Some(id) = root.next_geq(target, &snap, &mut stats)? {
-        target = id.saturating_add(1);
-        let key = root.key().ok_or_else(|| {
-            IndexError::Damaged(super::postings::PostingsError(format!(
-                "posting {id} has no key"
-            )))
-        })?;
-        // Live while the record still has the version the posting was written for.
-        let value = match snap.get_versioned(key)? {
-            Some((version, value)) if version == id => value,
-            _ => {
-                stats.dead_skipped += 1;
-                stats.check_time()?;
-                continue;
-            }
-        };
-        // A live posting past a full page means there is a next page.
-        if results.len() == limit {
-            more = true;
+    // Candidates are read in batches (the rest of the page and one more, which says
+    // whether there is a next page): one batched engine lookup per batch, so the cache
+    // misses of its reads overlap. A candidate is live while its record still has the
+    // version the posting was written for.
+    let mut candidates: Vec<(u64, Vec<u8>)> = Vec::new();
+    'pages: loop {
+        let want = limit + 1 - results.len();
+        candidates.clear();
+        while candidates.len() < want {
+            let Some(id) = root.next_geq(target, &snap, &mut stats)? else {
+                break;
+            };
+            target = id.saturating_add(1);
+            let key = root.key().ok_or_else(|| {
+                IndexError::Damaged(super::postings::PostingsError(format!(
+                    "posting {id} has no key"
+                )))
+            })?;
+            candidates.push((id, key.to_vec()));
+        }
+        if candidates.is_empty() {
             break;
         }
-        let key = String::from_utf8(key.to_vec()).map_err(|_| {
-            IndexError::Damaged(super::postings::PostingsError(format!(
-                "posting {id}: key is not UTF-8"
-            )))
-        })?;
-        last = id;
-        results.push((key, value));
+        let exhausted = candidates.len() < want;
+        let found = snap.get_many_versioned(
+            &candidates
+                .iter()
+                .map(|(_, k)| k.as_slice())
+                .collect::<Vec<_>>(),
+        )?;
+        for ((id, key), found) in candidates.drain(..).zip(found) {
+            let value = match found {
+                Some((version, value)) if version == id => value,
+                _ => {
+                    stats.dead_skipped += 1;
+                    continue;
+                }
+            };
+            // A live posting past a full page means there is a next page.
+            if results.len() == limit {
+                more = true;
+                break 'pages;
+            }
+            let key = String::from_utf8(key).map_err(|_| {
+                IndexError::Damaged(super::postings::PostingsError(format!(
+                    "posting {id}: key is not UTF-8"
+                )))
+            })?;
+            last = id;
+            results.push((key, value));
+        }
+        stats.check_time()?;
+        if exhausted {
+            break;
+        }
     }
     let next_cursor = if more {
         cursors.put(

@@ -410,6 +410,73 @@ impl Inner {
         Ok(None)
     }
 
+    /// [`get_versioned_at`](Inner::get_versioned_at) for many keys: one answer per key,
+    /// in order. The keys are looked up together, source by source and, within a table,
+    /// stage by stage (see [`Table::get_many`]), so their cache misses overlap.
+    #[allow(clippy::type_complexity)]
+    fn get_many_versioned_at(
+        &self,
+        keys: &[&[u8]],
+        seq: SeqNo,
+    ) -> Result<Vec<Option<(SeqNo, Vec<u8>)>>> {
+        for k in keys {
+            validate_key(k)?;
+        }
+        let hashes: Vec<KeyHash> = keys.iter().map(|k| KeyHash::of(k)).collect();
+        let version = self.current_version();
+        // `None` while a key's newest version is not found yet.
+        let mut answers: Vec<Option<Option<(SeqNo, Vec<u8>)>>> = vec![None; keys.len()];
+        for mem in version.memtables_newest_first() {
+            for (i, answer) in answers.iter_mut().enumerate() {
+                if answer.is_none() {
+                    if let Some((s, kind, value)) = mem.get_with_hash(keys[i], hashes[i], seq) {
+                        *answer = Some(visible(kind, value).map(|v| (s, v)));
+                    }
+                }
+            }
+        }
+        // Level 0 tables overlap: every one, newest first, for every key still open.
+        // Deeper levels: each key goes to the one table whose range holds it.
+        for (level, tables) in version.levels.iter().enumerate() {
+            let mut by_table: Vec<Vec<usize>> = vec![Vec::new(); tables.len()];
+            for (i, answer) in answers.iter().enumerate() {
+                if answer.is_some() {
+                    continue;
+                }
+                if level == 0 {
+                    by_table.iter_mut().for_each(|w| w.push(i));
+                    continue;
+                }
+                let k = keys[i];
+                let t = tables.partition_point(|x| x.properties().largest_key.as_slice() < k);
+                if tables
+                    .get(t)
+                    .is_some_and(|x| x.properties().smallest_key.as_slice() <= k)
+                {
+                    by_table[t].push(i);
+                }
+            }
+            for (table, which) in tables.iter().zip(by_table) {
+                // (In level 0 a newer table may have answered some keys already.)
+                let which: Vec<usize> = which
+                    .into_iter()
+                    .filter(|&i| answers[i].is_none())
+                    .collect();
+                if which.is_empty() {
+                    continue;
+                }
+                let batch: Vec<(&[u8], KeyHash)> =
+                    which.iter().map(|&i| (keys[i], hashes[i])).collect();
+                for (&i, hit) in which.iter().zip(table.get_many(&batch, seq)?) {
+                    if let Some((s, kind, value)) = hit {
+                        answers[i] = Some(visible(kind, value).map(|v| (s, v)));
+                    }
+                }
+            }
+        }
+        Ok(answers.into_iter().map(Option::flatten).collect())
+    }
+
     fn close(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());

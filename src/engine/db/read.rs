@@ -323,6 +323,18 @@ impl Snapshot {
         self.inner.get_versioned_at(key.as_ref(), self.seq)
     }
 
+    /// [`get_versioned`](Snapshot::get_versioned) of many keys, one answer per key in
+    /// order: the keys are looked up together, so the cache misses of one overlap those
+    /// of the others (cheaper than one `get` after another when the data is cached).
+    #[allow(clippy::type_complexity)]
+    pub fn get_many_versioned<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<(SeqNo, Vec<u8>)>>> {
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        self.inner.get_many_versioned_at(&keys, self.seq)
+    }
+
     /// Iterates `range` as of the snapshot.
     pub fn iter_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<DbIterator> {
         iter_range(&self.inner, self.seq, range)

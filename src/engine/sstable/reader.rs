@@ -157,6 +157,62 @@ impl Table {
         Ok(found)
     }
 
+    /// [`get_with_hash`](Table::get_with_hash) for many keys at once, `(key, hash)` each:
+    /// one answer per key, in order. It goes stage by stage across the keys (the filter
+    /// for all of them, then the index for those it admits, then their blocks, then the
+    /// seeks), so that the cache misses of different keys overlap instead of following
+    /// one another.
+    #[allow(clippy::type_complexity)]
+    pub fn get_many(
+        &self,
+        keys: &[(&[u8], KeyHash)],
+        seq: SeqNo,
+    ) -> Result<Vec<Option<(SeqNo, ValueKind, Vec<u8>)>>> {
+        let mut out = vec![None; keys.len()];
+        let admitted: Vec<usize> = (0..keys.len())
+            .filter(|&i| {
+                let pass = self.filter.may_contain(keys[i].1);
+                if !pass {
+                    ReadCounters::bump(&self.counters.bloom_negatives);
+                }
+                pass
+            })
+            .collect();
+        let found: Vec<(usize, BlockHandle)> = admitted
+            .iter()
+            .filter_map(|&i| {
+                let b = self.index.find(keys[i].0, seq);
+                self.index.handle(b).map(|h| (i, h))
+            })
+            .collect();
+        let mut blocks: Vec<(usize, BlockHandle, Arc<Block>)> = Vec::with_capacity(found.len());
+        for (i, handle) in found {
+            let block = match blocks.last() {
+                Some((_, h, b)) if h.offset == handle.offset => Arc::clone(b),
+                _ => self.data_block(handle)?,
+            };
+            blocks.push((i, handle, block));
+        }
+        for (i, handle, block) in blocks {
+            let user_key = keys[i].0;
+            let mut it = BlockIter::new(block);
+            it.seek(user_key, seq)
+                .map_err(|e| self.block_error(handle, e))?;
+            out[i] = (it.valid() && it.user_key() == user_key)
+                .then(|| (it.seq(), it.kind(), it.value().to_vec()));
+        }
+        if self.filter.is_enabled() {
+            for &i in &admitted {
+                let counter = match out[i] {
+                    Some(_) => &self.counters.bloom_true_positives,
+                    None => &self.counters.bloom_false_positives,
+                };
+                ReadCounters::bump(counter);
+            }
+        }
+        Ok(out)
+    }
+
     /// [`get_with_hash`](Table::get_with_hash) without any I/O: answers from the bloom
     /// filter, the index and the block cache, or says [`Probe::NeedsIo`]. Touches no
     /// counter; [`count_probe`](Table::count_probe) records a probe whose answer is used.

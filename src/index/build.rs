@@ -75,7 +75,11 @@ pub fn drop_generation(ix: &Indexes, name: &str, generation: u64, task: &Task) -
         &|n| task.progress(n, n),
     )?;
     task.progress(n, n);
-    sweep_catalog(ix, task)?;
+    // A generation replaced by a rebuild leaves its scope covered: only a dropped
+    // index can leave `doc` records no index needs.
+    if !ix.set().entries.contains_key(name) {
+        sweep_catalog(ix, task)?;
+    }
     ix.update(|s| s.garbage.retain(|g| g != &(name.to_string(), generation)))?;
     Ok(())
 }
@@ -86,9 +90,10 @@ pub fn drop_generation(ix: &Indexes, name: &str, generation: u64, task: &Task) -
 /// deleted while no index covered it leaves its old `doc` record behind, and one whose
 /// last index was dropped no longer needs its own. A stale record would make a later
 /// build index a dead version, so every build sweeps before it catalogues, and every
-/// drop sweeps after it. A version never becomes live again, so a stale record can be
-/// deleted at any time; one that is live but out of scope is deleted under the writer
-/// lock, where the set cannot change.
+/// drop of an index sweeps after it (a drop that only retires a generation replaced by
+/// a rebuild does not: the index still covers its scope). A version never becomes live
+/// again, so a stale record can be deleted at any time; one that is live but out of
+/// scope is deleted under the writer lock, where the set cannot change.
 fn sweep_catalog(ix: &Indexes, task: &Task) -> Result<()> {
     let db = &ix.shared().db;
     let snap = db.snapshot();

@@ -14,6 +14,7 @@
 pub mod indexes;
 pub mod plugins;
 pub mod query;
+pub mod text;
 
 use std::io::Write;
 use std::process::ExitCode;

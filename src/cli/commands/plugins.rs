@@ -189,22 +189,7 @@ fn print_table(plugins: &[PluginInfo], out: &mut dyn Write) -> Result<()> {
             ]
         })
         .collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header = HEADER.map(str::to_string);
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
-    Ok(())
+    super::text::print_table(HEADER, &rows, out)
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 //! plan (of the first page) and `-v` the stats (added up over the pages) on standard
 //! error. A query with no results prints nothing and succeeds.
 
-use std::io::{Read, Write};
+use super::text::read_text;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -191,17 +192,6 @@ fn add_stats(total: &mut Map<String, Value>, page: &Map<String, Value>) {
         };
         total.insert(k.clone(), sum);
     }
-}
-
-fn read_text(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@
 //! the task goes on on the server. The definition of `create` is read and checked
 //! before any request.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use super::text::read_text;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -165,17 +165,6 @@ fn definition_from_text(text: &str, toml: bool, name: Option<&str>) -> Result<In
     }
     serde_json::from_value(Value::Object(fields))
         .map_err(|e| anyhow!("not an index definition: {e}"))
-}
-
-fn read_text(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn parse_options(text: &str) -> Result<Map<String, Value>> {
@@ -405,22 +394,7 @@ fn print_table(indexes: &[IndexInfo], out: &mut dyn Write) -> Result<()> {
             ]
         })
         .collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header = HEADER.map(str::to_string);
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
-    Ok(())
+    super::text::print_table(HEADER, &rows, out)
 }
 
 #[cfg(test)]

@@ -350,6 +350,7 @@ impl WriterState {
         // term it posts to.
         let read = |k: &str| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?) };
         let mut before: HashMap<&str, Option<u64>> = HashMap::new();
+        let mut unread: Vec<&str> = Vec::new();
         for (op, outcomes) in batch.ops().iter().zip(&extracted.per_op) {
             let Ok(key) = std::str::from_utf8(op.key()) else {
                 continue;
@@ -358,11 +359,12 @@ impl WriterState {
                 continue;
             }
             if !before.contains_key(key) {
-                let old = match self.pending.get(key) {
-                    Some((id, _)) => *id,
-                    None => current_id(db, key)?,
-                };
-                before.insert(key, old);
+                // Keys an uncommitted batch wrote are known here; the others are read
+                // below, all in one batched lookup.
+                before.insert(key, self.pending.get(key).and_then(|(id, _)| *id));
+                if !self.pending.contains_key(key) {
+                    unread.push(key);
+                }
             }
             for (gen, outcome) in outcomes {
                 if let Outcome::Terms(terms) = outcome {
@@ -371,6 +373,12 @@ impl WriterState {
                             .load(&keys::term_base(&gen.prefix, t), &read)?;
                     }
                 }
+            }
+        }
+        if !unread.is_empty() {
+            let versions = db.snapshot().get_many_versioned(&unread)?;
+            for (key, version) in unread.into_iter().zip(versions) {
+                before.insert(key, version.map(|(seq, _)| seq));
             }
         }
         let appender = &mut self.appender;

@@ -412,7 +412,8 @@ impl Inner {
 
     /// [`get_versioned_at`](Inner::get_versioned_at) for many keys: one answer per key,
     /// in order. The keys are looked up together, source by source and, within a table,
-    /// stage by stage (see [`Table::get_many`]), so their cache misses overlap.
+    /// stage by stage and in key order (see [`Table::get_many`]), so their cache misses
+    /// overlap and each index search starts where the previous one ended.
     #[allow(clippy::type_complexity)]
     fn get_many_versioned_at(
         &self,
@@ -435,12 +436,18 @@ impl Inner {
                 }
             }
         }
+        // Tables are asked for their keys in key order, which lets them search their
+        // index from where the previous key was found.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        if !keys.windows(2).all(|w| w[0] <= w[1]) {
+            order.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+        }
         // Level 0 tables overlap: every one, newest first, for every key still open.
         // Deeper levels: each key goes to the one table whose range holds it.
         for (level, tables) in version.levels.iter().enumerate() {
             let mut by_table: Vec<Vec<usize>> = vec![Vec::new(); tables.len()];
-            for (i, answer) in answers.iter().enumerate() {
-                if answer.is_some() {
+            for &i in &order {
+                if answers[i].is_some() {
                     continue;
                 }
                 if level == 0 {

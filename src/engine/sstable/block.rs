@@ -183,6 +183,11 @@ impl Block {
         Ok(block)
     }
 
+    /// The bytes at `range`, a value range [`get`](Block::get) returned.
+    pub(crate) fn value(&self, range: Range<usize>) -> &[u8] {
+        &self.data[range]
+    }
+
     /// Size of the block in bytes (without trailer); the block cache's weight.
     pub fn size(&self) -> usize {
         self.data.len()
@@ -226,6 +231,70 @@ impl Block {
         }
         Ok((&self.data[h.key_suffix.clone()], h.seq))
     }
+
+    /// A point read: the first entry `>= (user_key, seq)` in internal-key order if it
+    /// has `user_key` (the newest version visible at `seq`), as `(seq, kind, value
+    /// range)`; `None` when that entry has another key or the block ends first. Gives
+    /// what [`BlockIter::seek`] followed by a key comparison gives, without building
+    /// any key: restart keys are compared where they lie, and between restarts only
+    /// the number of leading bytes the current key shares with the target is tracked,
+    /// so most entries are passed over on their header alone.
+    pub(crate) fn get(
+        &self,
+        user_key: &[u8],
+        seq: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Range<usize>)>, BlockError> {
+        let n = self.num_restarts;
+        if n == 0 {
+            return Ok(None);
+        }
+        let (mut lo, mut hi) = (0, n - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let (k, s) = self.restart_key(mid)?;
+            if compare_internal(k, s, user_key, seq) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let entries = &self.data[..self.restarts_offset];
+        let mut pos = self.restart(lo);
+        // Bytes the current entry's key has in common with `user_key`, and its length;
+        // no current entry yet at the restart point (which must share nothing).
+        let (mut matched, mut key_len) = (0usize, 0usize);
+        while pos < entries.len() {
+            let h = decode_header(entries, pos)?;
+            if h.shared > key_len {
+                return fail(pos, "shared key prefix longer than the previous key");
+            }
+            let suffix = &entries[h.key_suffix.clone()];
+            // An entry that keeps more bytes of its predecessor than the predecessor
+            // had in common with the target has the predecessor's smaller byte at
+            // `matched`: still below the target. Otherwise its first `shared` bytes
+            // are the target's, and the rest decides.
+            if h.shared <= matched {
+                matched = h.shared;
+                let rest = &user_key[matched..];
+                let common = common_prefix(suffix, rest);
+                matched += common;
+                let order = match (suffix.get(common), rest.get(common)) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (Some(_), None) => Ordering::Greater,
+                    (None, Some(_)) => Ordering::Less,
+                    // Same user key: newer versions (larger seq) come first.
+                    (None, None) => seq.cmp(&h.seq),
+                };
+                if order != Ordering::Less {
+                    let same_key = common == suffix.len() && common == rest.len();
+                    return Ok(same_key.then_some((h.seq, h.kind, h.value)));
+                }
+            }
+            key_len = h.shared + suffix.len();
+            pos = h.value.end;
+        }
+        Ok(None)
+    }
 }
 
 fn read_u32(data: &[u8], pos: usize) -> u32 {
@@ -255,7 +324,7 @@ fn decode_header(entries: &[u8], pos: usize) -> Result<EntryHeader, BlockError> 
 
 /// Reads the varint at `*pos` of `data` and moves `*pos` past it: the same encoding
 /// and limits as [`Reader::varint`], without building a reader for every field.
-#[inline]
+#[inline(always)]
 fn varint_at(data: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *data.get(*pos)?;
     if first < 0x80 {
@@ -265,6 +334,7 @@ fn varint_at(data: &[u8], pos: &mut usize) -> Option<u64> {
     varint_at_multi_byte(data, pos)
 }
 
+#[inline(always)]
 fn varint_at_multi_byte(data: &[u8], pos: &mut usize) -> Option<u64> {
     let mut result: u64 = 0;
     for i in 0..10 {
@@ -283,7 +353,7 @@ fn varint_at_multi_byte(data: &[u8], pos: &mut usize) -> Option<u64> {
 
 /// The common case of [`decode_header`]: `None` when anything is out of place, and
 /// then [`decode_header_checked`] finds the same problem and names it.
-#[inline]
+#[inline(always)]
 fn decode_header_fast(entries: &[u8], pos: usize) -> Option<EntryHeader> {
     let mut p = pos;
     let shared = usize::try_from(varint_at(entries, &mut p)?).ok()?;

@@ -25,20 +25,26 @@ pub(crate) struct BlockIndex {
     handles: Vec<BlockHandle>,
     /// Length of the prefix every key shares, once [`seal`](BlockIndex::seal)ed.
     shared: usize,
-    /// Once sealed, for each key the 8 bytes after the shared prefix (zero-padded) as a
-    /// big-endian number: ordered like the keys (a smaller number means a smaller key;
-    /// equal numbers say nothing), and dense, so a lookup narrows down most of the way
-    /// in this one array and compares whole keys only among equal numbers.
-    heads: Vec<u64>,
+    /// Once sealed, for each key the `HEAD_LEN` bytes after the shared prefix
+    /// (zero-padded) as a big-endian number: ordered like the keys (a smaller number
+    /// means a smaller key; equal numbers say nothing), and dense, so a lookup narrows
+    /// down most of the way in this one array and compares whole keys only among equal
+    /// numbers. Sixteen bytes, because a table often holds several families of keys
+    /// (`users:…` beside internal records): their shared prefix is then empty, and
+    /// eight bytes would not get past a family's own prefix (`users:00`).
+    heads: Vec<u128>,
 }
 
-/// The 8 bytes of `key` after `shared`, zero-padded, as a big-endian number.
-fn head(key: &[u8], shared: usize) -> u64 {
-    let mut b = [0u8; 8];
+/// Bytes of a key that a head holds.
+const HEAD_LEN: usize = 16;
+
+/// The `HEAD_LEN` bytes of `key` after `shared`, zero-padded, as a big-endian number.
+fn head(key: &[u8], shared: usize) -> u128 {
+    let mut b = [0u8; HEAD_LEN];
     let rest = key.get(shared..).unwrap_or_default();
-    let n = rest.len().min(8);
+    let n = rest.len().min(HEAD_LEN);
     b[..n].copy_from_slice(&rest[..n]);
-    u64::from_be_bytes(b)
+    u128::from_be_bytes(b)
 }
 
 impl BlockIndex {
@@ -108,15 +114,34 @@ impl BlockIndex {
     /// Index of the only data block that can hold the first version `>= (user_key, seq)`:
     /// the first block whose last key is not smaller. `len()` when there is none.
     pub fn find(&self, user_key: &[u8], seq: SeqNo) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        if self.heads.len() == hi && hi > 0 {
+        self.search(0, false, user_key, seq)
+    }
+
+    /// [`find`](BlockIndex::find) for a target known to be in block `from` or later
+    /// (it is not smaller than a target that `find` put in block `from`): gallops
+    /// forward from there, so that looking up keys in ascending order touches the
+    /// index near where the previous lookup ended instead of searching it whole.
+    pub fn find_from(&self, from: usize, user_key: &[u8], seq: SeqNo) -> usize {
+        self.search(from.min(self.len()), true, user_key, seq)
+    }
+
+    fn search(&self, from: usize, gallop: bool, user_key: &[u8], seq: SeqNo) -> usize {
+        let (mut lo, mut hi) = (from, self.len());
+        if self.heads.len() == hi && hi > from {
             let (first, _) = self.last_key(0);
             if user_key.get(..self.shared) == Some(&first[..self.shared]) {
                 // Keys with a smaller head are smaller than the target, keys with a
                 // larger head larger: only those with an equal head need comparing.
                 let h = head(user_key, self.shared);
-                lo = self.heads.partition_point(|&x| x < h);
-                hi = lo + self.heads[lo..].partition_point(|&x| x == h);
+                let rest = &self.heads[from..];
+                lo = from
+                    + if gallop {
+                        gallop_partition(rest, |x| x < h)
+                    } else {
+                        rest.partition_point(|&x| x < h)
+                    };
+                // Equal heads are few as a rule.
+                hi = lo + gallop_partition(&self.heads[lo..], |x| x == h);
             }
         }
         while lo < hi {
@@ -130,6 +155,19 @@ impl BlockIndex {
         }
         lo
     }
+}
+
+/// `s.partition_point(pred)` found by exponential search from the front: it reads
+/// about `2 log2(p)` elements for a result `p`, all near the front when `p` is small.
+fn gallop_partition(s: &[u128], pred: impl Fn(u128) -> bool) -> usize {
+    let mut bound = 1;
+    while bound < s.len() && pred(s[bound]) {
+        bound *= 2;
+    }
+    // `pred` holds at `bound / 2` (unless that is 0) and not at `bound` (or past the end).
+    let start = bound / 2;
+    let end = (bound + 1).min(s.len());
+    start + s[start..end].partition_point(|&x| pred(x))
 }
 
 #[cfg(test)]
@@ -178,12 +216,12 @@ mod tests {
 
     proptest::proptest! {
         /// Sealed or not, `find` agrees with a linear scan, whatever prefixes the
-        /// keys share (including keys that are prefixes of others, and targets
-        /// outside the shared prefix).
+        /// keys share (including keys that are prefixes of others, targets outside
+        /// the shared prefix, and keys equal over a whole head).
         #[test]
         fn find_agrees_with_a_linear_scan(
-            keys in proptest::collection::btree_set(("(users:0000|users:01|u|)", proptest::collection::vec(0u8..4, 0..10)), 1..60),
-            targets in proptest::collection::vec(("(users:0000|users:01|u|v|)", proptest::collection::vec(0u8..4, 0..10), 0u64..4), 1..40),
+            keys in proptest::collection::btree_set(("(users:0000|users:01|u||a long prefix of twenty)", proptest::collection::vec(0u8..4, 0..10)), 1..60),
+            targets in proptest::collection::vec(("(users:0000|users:01|u|v|a long prefix of twenty|)", proptest::collection::vec(0u8..4, 0..10), 0u64..4), 1..40),
         ) {
             let mut blocks: Vec<(Vec<u8>, SeqNo)> = keys
                 .into_iter()
@@ -208,6 +246,9 @@ mod tests {
                     .unwrap_or(blocks.len());
                 proptest::prop_assert_eq!(before, linear);
                 proptest::prop_assert_eq!(index.find(&key, *seq), linear, "{:?} {}", key, seq);
+                for from in [0, linear / 3, linear / 2, linear.saturating_sub(1), linear] {
+                    proptest::prop_assert_eq!(index.find_from(from, &key, *seq), linear);
+                }
             }
         }
     }

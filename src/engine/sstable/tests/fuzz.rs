@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 
 use super::{collect, open, write_table, Entry};
+use crate::engine::bloom::KeyHash;
 use crate::engine::iter::InternalIterator;
 use crate::engine::sstable::block::{block_crc, block_trailer, BlockBuilder};
 use crate::engine::sstable::bloom::BloomBuilder;
@@ -197,6 +198,10 @@ proptest! {
         entries in arb_versions(),
         block_size in 1usize..600,
         restart_interval in 1usize..20,
+        probes in proptest::collection::vec(
+            (proptest::collection::vec(prop::sample::select(b"abcxyz\x00\xff".to_vec()), 0..7), 0..52u64),
+            0..40,
+        ),
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let opts = TableOptions { block_size, restart_interval, ..TableOptions::default() };
@@ -224,6 +229,24 @@ proptest! {
                     prop_assert_eq!((it.user_key(), it.seq()), (k2.as_slice(), *s2));
                 }
             }
+        }
+        // Point reads of keys that may or may not be there (prefixes and extensions of
+        // stored keys included), one at a time and batched.
+        let visible = |k: &[u8], at: SeqNo| {
+            entries
+                .iter()
+                .find(|(k2, s2, _, _)| k2 == k && *s2 <= at)
+                .map(|(_, s2, kind, v)| (*s2, *kind, v.clone()))
+        };
+        for (k, at) in &probes {
+            prop_assert_eq!(table.get(k, *at).expect("get"), visible(k, *at), "{:?} at {}", k, at);
+        }
+        let hashed: Vec<(&[u8], KeyHash)> =
+            probes.iter().map(|(k, _)| (k.as_slice(), KeyHash::of(k))).collect();
+        let at = probes.first().map_or(MAX_SEQNO, |p| p.1);
+        let many = table.get_many(&hashed, at).expect("get_many");
+        for ((k, _), got) in probes.iter().zip(many) {
+            prop_assert_eq!(got, visible(k, at));
         }
     }
 }

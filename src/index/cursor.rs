@@ -2,7 +2,7 @@
 //! keeps each query's snapshot (and the index generations its plan used) on the server
 //! until the cursor's time-to-live runs out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,13 +25,50 @@ pub(super) struct OpenCursor {
 /// The open cursors of an instance.
 #[derive(Default)]
 pub struct Cursors {
-    open: Mutex<HashMap<u64, OpenCursor>>,
+    open: Mutex<Table>,
+}
+
+/// Open cursors by id, and their ids in the order they were kept (which is the order
+/// of their `used` times, since [`Cursors::put`] stamps them): the oldest are at the
+/// front, so expiring and evicting cost no scan of the table. An id taken out stays
+/// in `order` until it reaches the front or the queue is compacted; an entry counts
+/// only while the table holds that id with that `used` time.
+#[derive(Default)]
+struct Table {
+    by_id: HashMap<u64, OpenCursor>,
+    order: VecDeque<(u64, Instant)>,
+}
+
+impl Table {
+    /// Removes the oldest cursor still open, if any.
+    fn pop_oldest(&mut self) -> bool {
+        while let Some((id, used)) = self.order.pop_front() {
+            if self.by_id.get(&id).is_some_and(|c| c.used == used) {
+                self.by_id.remove(&id);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Removes every cursor idle for longer than `ttl` at `now`.
+    fn expire(&mut self, now: Instant, ttl: Duration) {
+        while let Some(&(id, used)) = self.order.front() {
+            if now.saturating_duration_since(used) <= ttl {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_id.get(&id).is_some_and(|c| c.used == used) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
 }
 
 impl Cursors {
     /// Open cursors right now.
     pub fn len(&self) -> usize {
-        self.open.lock().len()
+        self.open.lock().by_id.len()
     }
 
     /// Whether no cursor is open.
@@ -43,22 +80,27 @@ impl Cursors {
     /// than `ttl`.
     pub(super) fn take(&self, id: u64, ttl: Duration) -> Option<OpenCursor> {
         let mut open = self.open.lock();
-        let now = Instant::now();
-        open.retain(|_, c| now.duration_since(c.used) <= ttl);
-        open.remove(&id)
+        open.expire(Instant::now(), ttl);
+        open.by_id.remove(&id)
     }
 
-    /// Keeps `cursor` as `id`, dropping the least recently used ones beyond `max`.
-    pub(super) fn put(&self, id: u64, cursor: OpenCursor, max: usize) {
+    /// Keeps `cursor` as `id`, used now, dropping the least recently used ones beyond
+    /// `max`.
+    pub(super) fn put(&self, id: u64, mut cursor: OpenCursor, max: usize) {
         let mut open = self.open.lock();
-        while open.len() >= max.max(1) {
-            let oldest = open.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| *k);
-            match oldest {
-                Some(k) => open.remove(&k),
-                None => break,
-            };
+        while open.by_id.len() >= max.max(1) && open.pop_oldest() {}
+        cursor.used = open
+            .order
+            .back()
+            .map_or_else(Instant::now, |&(_, last)| Instant::now().max(last));
+        open.order.push_back((id, cursor.used));
+        // A cursor kept again under its id (its next page) replaces its older entry.
+        open.by_id.insert(id, cursor);
+        // Ids taken out leave entries behind; keep the queue within twice the table.
+        if open.order.len() > 2 * open.by_id.len() + 64 {
+            let Table { by_id, order } = &mut *open;
+            order.retain(|(id, used)| by_id.get(id).is_some_and(|c| c.used == *used));
         }
-        open.insert(id, cursor);
     }
 }
 
@@ -106,6 +148,58 @@ pub(super) fn decode_cursor(text: &str) -> Result<(u64, u64, u64)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn cursor(db: &crate::engine::Db) -> OpenCursor {
+        OpenCursor {
+            snap: Arc::new(db.snapshot()),
+            gens: HashMap::new(),
+            fingerprint: 0,
+            used: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn the_least_recently_kept_cursors_are_dropped_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::engine::Db::open(dir.path(), crate::engine::Options::default()).unwrap();
+        let cursors = Cursors::default();
+        let ttl = Duration::from_secs(3600);
+        for id in 0..3 {
+            cursors.put(id, cursor(&db), 3);
+        }
+        // Cursor 0 serves its next page: kept again, it is now the most recent.
+        let c = cursors.take(0, ttl).unwrap();
+        cursors.put(0, c, 3);
+        cursors.put(3, cursor(&db), 3);
+        assert_eq!(cursors.len(), 3);
+        assert!(cursors.take(1, ttl).is_none(), "the oldest goes first");
+        for id in [0, 2, 3] {
+            assert!(cursors.take(id, ttl).is_some(), "{id}");
+        }
+        assert!(cursors.is_empty());
+        // Many pages of one query leave the bookkeeping bounded.
+        cursors.put(9, cursor(&db), 3);
+        for _ in 0..1000 {
+            let c = cursors.take(9, ttl).unwrap();
+            cursors.put(9, c, 3);
+        }
+        assert_eq!(cursors.len(), 1);
+        assert!(cursors.open.lock().order.len() <= 2 + 64 + 1);
+    }
+
+    #[test]
+    fn idle_cursors_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::engine::Db::open(dir.path(), crate::engine::Options::default()).unwrap();
+        let cursors = Cursors::default();
+        cursors.put(1, cursor(&db), 10);
+        cursors.put(2, cursor(&db), 10);
+        std::thread::sleep(Duration::from_millis(30));
+        cursors.put(3, cursor(&db), 10);
+        assert!(cursors.take(2, Duration::from_millis(20)).is_none());
+        assert_eq!(cursors.len(), 1, "cursor 1 expired too");
+        assert!(cursors.take(3, Duration::from_millis(20)).is_some());
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {

@@ -71,6 +71,12 @@ fn exercise_table(path: &std::path::Path) {
         let _ = table.get(key, MAX_SEQNO);
         let _ = it.seek(key, *seq);
     }
+    let batch: Vec<(&[u8], crate::engine::bloom::KeyHash)> = keys
+        .iter()
+        .step_by(3)
+        .map(|(k, _)| (k.as_slice(), crate::engine::bloom::KeyHash::of(k)))
+        .collect();
+    let _ = table.get_many(&batch, MAX_SEQNO);
     let _ = table.get(b"", MAX_SEQNO);
     let _ = it.seek(b"\xff\xff", 0);
     let _ = table.overlaps(b"a", Some(b"z"));

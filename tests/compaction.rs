@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lsm::engine::{CompactionStrategy, Db, Options, SyncPolicy};
 
@@ -25,21 +25,6 @@ fn value(round: u32, i: u32) -> Vec<u8> {
     let mut v = format!("{round}:{i}:").into_bytes();
     v.resize(VALUE, b'.');
     v
-}
-
-/// Waits until background compaction has nothing left to do (no change for a while).
-fn settle(db: &Db) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = (u64::MAX, u64::MAX);
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let s = db.stats();
-        let now = (s.compactions, s.tables);
-        if now == last || Instant::now() > deadline {
-            return;
-        }
-        last = now;
-    }
 }
 
 fn overwrite_many_times(strategy: CompactionStrategy, max_tables: u64) {
@@ -82,7 +67,7 @@ fn overwrite_many_times(strategy: CompactionStrategy, max_tables: u64) {
         "tables kept growing: {early_peak} -> {peak_tables}"
     );
     db.flush().expect("flush");
-    settle(&db);
+    db.compact_pending().expect("compact pending");
     let s = db.stats();
     assert!(s.compactions > 0, "{s:?}");
     assert!(
@@ -149,6 +134,33 @@ fn size_tiered_compaction_bounds_tables_and_space_under_overwrites() {
 }
 
 #[test]
+fn compact_pending_leaves_no_compaction_due() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
+    for i in 0..20_000u32 {
+        db.put(format!("k{:06}", (i * 7919) % 20_000), [b'x'; 40])
+            .expect("put");
+    }
+    db.compact_pending().expect("compact pending");
+    let s = db.stats();
+    assert_eq!(s.immutable_memtables, 0);
+    assert!(s.compactions > 0);
+    let trigger = common::small_compaction(CompactionStrategy::Leveled).l0_trigger;
+    assert!(
+        (s.tables_per_level[0] as usize) < trigger,
+        "{:?}",
+        s.tables_per_level
+    );
+    // The background thread finds nothing to do either.
+    std::thread::sleep(Duration::from_millis(500));
+    let later = db.stats();
+    assert_eq!(later.compactions, s.compactions);
+    assert_eq!(later.tables_per_level, s.tables_per_level);
+    assert_eq!(common::collect(db.iter().expect("iter")).len(), 20_000);
+    db.close().expect("close");
+}
+
+#[test]
 fn leveled_levels_are_disjoint_and_hold_the_data_at_the_bottom() {
     let dir = common::scratch_dir();
     let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
@@ -157,7 +169,7 @@ fn leveled_levels_are_disjoint_and_hold_the_data_at_the_bottom() {
             .expect("put");
     }
     db.flush().expect("flush");
-    settle(&db);
+    db.compact_pending().expect("compact pending");
     let s = db.stats();
     // Levels are sized from the bottom: most bytes sit in the last level.
     let tables = db.stats_all();
@@ -232,7 +244,7 @@ fn compaction_reads_bypass_the_block_cache() {
         db.put(format!("k{i:05}"), [b'v'; 40]).expect("put");
     }
     db.flush().expect("flush");
-    settle(&db);
+    db.compact_pending().expect("compact pending");
     let before = db.stats();
     db.compact().expect("compact");
     let after = db.stats();

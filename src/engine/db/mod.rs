@@ -304,6 +304,17 @@ impl Db {
         self.inner.compact_all()
     }
 
+    /// Settles the tree: waits until the frozen memtables are in tables, then runs, in
+    /// the calling thread, every compaction the background thread would run next, until
+    /// none is due. The active memtable is left alone. When it returns (and no write came
+    /// meanwhile), reads meet the tree that background work would have left, with no
+    /// compaction about to replace tables under them: for the end of a bulk load, a
+    /// benchmark, or a maintenance window. It shares the one-at-a-time compaction lock
+    /// with the background thread.
+    pub fn compact_pending(&self) -> Result<()> {
+        self.inner.compact_pending()
+    }
+
     /// Statistics of the database.
     pub fn stats(&self) -> Stats {
         self.inner.stats()

@@ -23,7 +23,9 @@
 //!   before the ingest, so the index records are written with the documents, as SQLite
 //!   maintains its indexes;
 //! - `ingest`: one `Instance::write` (one atomic engine batch with the index records)
-//!   per call;
+//!   per call; `settle`, at the end of the timed ingest, `Db::compact_pending` (the
+//!   flushes and compactions the ingest left due), so the queries do not share the
+//!   machine with the ingest's last compaction, nor meet tables it has just replaced;
 //! - `query_city`: a `term` query on `by_city`; `query_city_age`: the `and` of that and
 //!   a `range` (`gte` lo, `lt` hi) on `by_age`, the AND done by the index. Results come
 //!   with their stored values, in doc id order (for this ingest, SQLite's rowid order);
@@ -373,7 +375,8 @@ impl Subject for LsmSubject {
              reaches the OS, no fsync), memtable {} MiB, block cache {} MiB, leveled \
              compaction; indexes `by_city` (equality, `$.city`) and `by_age` (range, `$.age`), \
              scope `{SCOPE}`, {extractor}, created and built on the empty instance before the \
-             ingest; one `Instance::write` per batch; queries `term` on by_city and `and` of \
+             ingest; one `Instance::write` per batch, then `Db::compact_pending` (in the \
+             ingest time); queries `term` on by_city and `and` of \
              it with a `range` (gte, lt) on by_age through `Indexes::query`, first page with \
              values",
             self.name(),
@@ -391,6 +394,11 @@ impl Subject for LsmSubject {
         }
         self.docs += docs.len() as u64;
         self.instance.write(batch)?;
+        Ok(())
+    }
+
+    fn settle(&mut self) -> Result<()> {
+        self.instance.db().compact_pending()?;
         Ok(())
     }
 

@@ -174,6 +174,7 @@ fn run_subject(
     for batch in corpus.docs.chunks(args.batch) {
         s.ingest(batch)?;
     }
+    s.settle()?;
     let ingest = t0.elapsed();
     let disk_bytes = sysinfo::dir_bytes(dir)?;
     eprintln!(

@@ -18,6 +18,13 @@ pub trait Subject {
     /// harness calls it once per `--batch` documents, in key order.
     fn ingest(&mut self, docs: &[(String, Vec<u8>)]) -> Result<()>;
 
+    /// Called once after the last batch, inside the timed ingest: finishes the work the
+    /// store deferred (for lsm, the flushes and compactions the ingest left due), so the
+    /// queries meet the settled store and the ingest figure includes that work.
+    fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// The first page (up to `limit`) of documents whose `city` is `city`, with their
     /// values, in any order that is the same from call to call.
     fn query_city(&mut self, city: &str, limit: usize) -> Result<Vec<Hit>>;

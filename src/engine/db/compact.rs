@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::super::compaction::job::{self, JobContext};
 use super::super::compaction::picker::{self, TableInfo, Task};
 use super::super::compaction::CompactionStrategy;
-use super::super::error::{Error, Result};
+use super::super::error::Result;
 use super::super::sstable::Table;
 use super::super::types::SeqNo;
 use super::flush::table_entry;
@@ -164,19 +164,7 @@ impl Inner {
     /// See [`Db::compact_pending`](super::Db::compact_pending).
     pub(super) fn compact_pending(&self) -> Result<()> {
         self.check_open()?;
-        {
-            let mut signal = self.flush_signal.lock();
-            while !self.version.read().immutables.is_empty() {
-                if signal.shutdown {
-                    return Err(Error::Closed);
-                }
-                if let Some(e) = self.background_error.lock().clone() {
-                    return Err(Error::Background(e));
-                }
-                self.flush_done
-                    .wait_for(&mut signal, Duration::from_millis(100));
-            }
-        }
+        self.wait_frozen_flushed()?;
         while self.compact_once(false)? {}
         Ok(())
     }

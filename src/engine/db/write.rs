@@ -415,6 +415,11 @@ impl Inner {
                 self.rotate(&mut leader)?;
             }
         }
+        self.wait_frozen_flushed()
+    }
+
+    /// Waits until no frozen memtable is left (each is in a table).
+    pub(super) fn wait_frozen_flushed(&self) -> Result<()> {
         let mut signal = self.flush_signal.lock();
         loop {
             if self.version.read().immutables.is_empty() {

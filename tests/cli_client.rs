@@ -1,10 +1,13 @@
 //! The `lsm` client commands and `lsm repl --url`, run as a script would, against a
 //! server started in this process.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use common::cli::{code, lsm_command, stderr, stdout};
 use lsm::config::{BuiltinCodec, CodecConfig, Config};
 use lsm::server::Server;
 
@@ -26,22 +29,6 @@ fn start_server(dir: &Path) -> Server {
     config.instances.push(docs);
     config.server.admin_token = Some(TOKEN.into());
     Server::start(config, "127.0.0.1:0").expect("start the server")
-}
-
-fn lsm_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsm"));
-    cmd.args(args);
-    for var in [
-        "LSM_URL",
-        "LSM_ADMIN_TOKEN",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
 }
 
 /// Runs `lsm <args> --url <url>`.
@@ -72,18 +59,6 @@ fn repl(url: &str, args: &[&str], input: &str) -> Output {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
     }
     child.wait_with_output().expect("wait")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
 }
 
 #[test]

@@ -4,8 +4,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use common::cli::{code, lsm_command, stderr, stdout};
 use common::plugins::{self, ECHO_KEY, ERR_OPTIONS, INFINITE_LOOP};
 use lsm::config::{BuiltinCodec, CodecConfig, Config};
 use lsm::server::Server;
@@ -26,22 +27,6 @@ fn start_server(dir: &Path) -> Server {
     Server::start(config, "127.0.0.1:0").expect("start the server")
 }
 
-fn lsm_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsm"));
-    cmd.args(args).stdin(Stdio::null());
-    for var in [
-        "LSM_URL",
-        "LSM_ADMIN_TOKEN",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 /// Runs `lsm plugin <args> --url <url> --token TOKEN`.
 fn plugin(url: &str, args: &[&str]) -> Output {
     lsm_command(&["plugin"])
@@ -49,18 +34,6 @@ fn plugin(url: &str, args: &[&str]) -> Output {
         .args(["--url", url, "--token", TOKEN])
         .output()
         .expect("run lsm")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
 }
 
 /// Writes `bytes` to `dir/name` and returns the path as a string.

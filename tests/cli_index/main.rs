@@ -13,9 +13,10 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
+use common::cli::{code, lsm_command, stderr, stdout};
 use common::http::{config, instance, start, Http};
 use common::plugins::{self, ECHO_KEY};
 use lsm::config::BuiltinCodec;
@@ -64,22 +65,6 @@ fn load(http: &Http, instance: &str) {
     assert_eq!(r.status, 200);
 }
 
-fn lsm_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsm"));
-    cmd.args(args).stdin(Stdio::null());
-    for var in [
-        "LSM_URL",
-        "LSM_ADMIN_TOKEN",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 /// Runs `lsm <args> --url <url>`.
 fn lsm(url: &str, args: &[&str]) -> Output {
     lsm_command(args)
@@ -95,18 +80,6 @@ fn index(url: &str, args: &[&str]) -> Output {
         .args(["--url", url, "--token", TOKEN])
         .output()
         .expect("run lsm")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
 }
 
 /// The JSON lines of a query's output, checked to be `{"key", "value"}` objects.

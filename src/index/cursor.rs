@@ -40,10 +40,15 @@ struct Table {
 }
 
 impl Table {
+    /// Whether the `order` entry `(id, used)` still stands for an open cursor.
+    fn is_current(&self, id: u64, used: Instant) -> bool {
+        self.by_id.get(&id).is_some_and(|c| c.used == used)
+    }
+
     /// Removes the oldest cursor still open, if any.
     fn pop_oldest(&mut self) -> bool {
         while let Some((id, used)) = self.order.pop_front() {
-            if self.by_id.get(&id).is_some_and(|c| c.used == used) {
+            if self.is_current(id, used) {
                 self.by_id.remove(&id);
                 return true;
             }
@@ -58,7 +63,7 @@ impl Table {
                 break;
             }
             self.order.pop_front();
-            if self.by_id.get(&id).is_some_and(|c| c.used == used) {
+            if self.is_current(id, used) {
                 self.by_id.remove(&id);
             }
         }
@@ -89,17 +94,19 @@ impl Cursors {
     pub(super) fn put(&self, id: u64, mut cursor: OpenCursor, max: usize) {
         let mut open = self.open.lock();
         while open.by_id.len() >= max.max(1) && open.pop_oldest() {}
-        cursor.used = open
-            .order
-            .back()
-            .map_or_else(Instant::now, |&(_, last)| Instant::now().max(last));
+        // Never before the last entry, so `order` stays sorted by time.
+        let now = Instant::now();
+        cursor.used = open.order.back().map_or(now, |&(_, last)| now.max(last));
         open.order.push_back((id, cursor.used));
         // A cursor kept again under its id (its next page) replaces its older entry.
         open.by_id.insert(id, cursor);
         // Ids taken out leave entries behind; keep the queue within twice the table.
         if open.order.len() > 2 * open.by_id.len() + 64 {
-            let Table { by_id, order } = &mut *open;
-            order.retain(|(id, used)| by_id.get(id).is_some_and(|c| c.used == *used));
+            let order = std::mem::take(&mut open.order);
+            open.order = order
+                .into_iter()
+                .filter(|&(id, used)| open.is_current(id, used))
+                .collect();
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::cli::{code, lsm_command, stderr, stdout};
+use common::cli::{admin, code, lsm_command, stderr, stdout};
 use common::plugins::{self, ECHO_KEY, ERR_OPTIONS, INFINITE_LOOP};
 use lsm::config::{BuiltinCodec, CodecConfig, Config};
 use lsm::server::Server;
@@ -29,11 +29,7 @@ fn start_server(dir: &Path) -> Server {
 
 /// Runs `lsm plugin <args> --url <url> --token TOKEN`.
 fn plugin(url: &str, args: &[&str]) -> Output {
-    lsm_command(&["plugin"])
-        .args(args)
-        .args(["--url", url, "--token", TOKEN])
-        .output()
-        .expect("run lsm")
+    admin("plugin", url, TOKEN, args)
 }
 
 /// Writes `bytes` to `dir/name` and returns the path as a string.

@@ -133,14 +133,19 @@ fn size_tiered_compaction_bounds_tables_and_space_under_overwrites() {
     overwrite_many_times(CompactionStrategy::SizeTiered, 20);
 }
 
-#[test]
-fn compact_pending_leaves_no_compaction_due() {
-    let dir = common::scratch_dir();
-    let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
+/// Puts 20,000 distinct keys in a scattered order, enough for several levels.
+fn put_20_000_keys(db: &Db) {
     for i in 0..20_000u32 {
         db.put(format!("k{:06}", (i * 7919) % 20_000), [b'x'; 40])
             .expect("put");
     }
+}
+
+#[test]
+fn compact_pending_leaves_no_compaction_due() {
+    let dir = common::scratch_dir();
+    let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
+    put_20_000_keys(&db);
     db.compact_pending().expect("compact pending");
     let s = db.stats();
     assert_eq!(s.immutable_memtables, 0);
@@ -164,10 +169,7 @@ fn compact_pending_leaves_no_compaction_due() {
 fn leveled_levels_are_disjoint_and_hold_the_data_at_the_bottom() {
     let dir = common::scratch_dir();
     let db = Db::open(dir.path(), options(CompactionStrategy::Leveled)).expect("open");
-    for i in 0..20_000u32 {
-        db.put(format!("k{:06}", (i * 7919) % 20_000), [b'x'; 40])
-            .expect("put");
-    }
+    put_20_000_keys(&db);
     db.flush().expect("flush");
     db.compact_pending().expect("compact pending");
     let s = db.stats();

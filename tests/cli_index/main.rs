@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use common::cli::{code, lsm_command, stderr, stdout};
+use common::cli::{admin, code, lsm_command, stderr, stdout};
 use common::http::{config, instance, start, Http};
 use common::plugins::{self, ECHO_KEY};
 use lsm::config::BuiltinCodec;
@@ -75,11 +75,7 @@ fn lsm(url: &str, args: &[&str]) -> Output {
 
 /// Runs `lsm index <args> --url <url> --token TOKEN`.
 fn index(url: &str, args: &[&str]) -> Output {
-    lsm_command(&["index"])
-        .args(args)
-        .args(["--url", url, "--token", TOKEN])
-        .output()
-        .expect("run lsm")
+    admin("index", url, TOKEN, args)
 }
 
 /// The JSON lines of a query's output, checked to be `{"key", "value"}` objects.

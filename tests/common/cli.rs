@@ -20,6 +20,16 @@ pub fn lsm_command(args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `lsm <group> <args> --url <url> --token <token>` (an admin command group such
+/// as `index` or `plugin`).
+pub fn admin(group: &str, url: &str, token: &str, args: &[&str]) -> Output {
+    lsm_command(&[group])
+        .args(args)
+        .args(["--url", url, "--token", token])
+        .output()
+        .expect("run lsm")
+}
+
 /// What the command printed on its standard output.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

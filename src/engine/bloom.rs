@@ -126,6 +126,15 @@ impl ConcurrentBloom {
         }
     }
 
+    /// Starts loading the 64-byte block [`may_contain`](Self::may_contain) will read
+    /// for `hash` into the CPU caches, so that checking many keys overlaps their misses.
+    #[inline]
+    pub fn prefetch(&self, hash: KeyHash) {
+        if !self.blocks.is_empty() {
+            crate::engine::prefetch::prefetch(&self.blocks[hash.block(self.blocks.len())]);
+        }
+    }
+
     /// False when the key hashed to `hash` was certainly never added; true when it may
     /// have been.
     #[inline]

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod merge;
 pub mod options;
+mod prefetch;
 pub mod sstable;
 pub mod stats;
 pub mod types;

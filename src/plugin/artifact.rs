@@ -1,7 +1,8 @@
 //! Precompiled artifacts: a compiled component saved to disk so the next start loads it
 //! in milliseconds instead of compiling it again.
 //!
-//! This is the only module with `unsafe`: wasmtime's `Component::deserialize` trusts its
+//! One of the two modules with `unsafe` (the other, `engine/prefetch.rs`, issues CPU
+//! prefetch hints): wasmtime's `Component::deserialize` trusts its
 //! input to be machine code it produced itself. An artifact is therefore only loaded
 //! when (1) its file name carries this engine's fingerprint (wasmtime version and
 //! compilation settings), (2) it sits in the instance's own plugin cache, written by

@@ -439,6 +439,9 @@ impl Inner {
         // `None` while a key's newest version is not found yet.
         let mut answers: Vec<Option<Option<(SeqNo, Vec<u8>)>>> = vec![None; keys.len()];
         for mem in version.memtables_newest_first() {
+            for &hash in &hashes {
+                mem.prefetch(hash);
+            }
             for (i, answer) in answers.iter_mut().enumerate() {
                 if answer.is_none() {
                     if let Some((s, kind, value)) = mem.get_with_hash(keys[i], hashes[i], seq) {

@@ -85,6 +85,13 @@ impl Memtable {
         self.get_with_hash(user_key, KeyHash::of(user_key), seq)
     }
 
+    /// Starts loading what [`get_with_hash`](Memtable::get_with_hash) reads first for
+    /// `hash` (its filter block) into the CPU caches; a batched read calls it for all
+    /// its keys before looking any up.
+    pub fn prefetch(&self, hash: KeyHash) {
+        self.filter.prefetch(hash);
+    }
+
     /// [`get`](Memtable::get) for a caller that already hashed the key (a read hashes
     /// it once for every memtable and table). `hash` must be `KeyHash::of(user_key)`.
     /// Searches the skiplist only if the filter admits the key.

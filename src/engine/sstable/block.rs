@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::engine::coding::{put_varint, Reader};
+use crate::engine::prefetch::prefetch_byte;
 use crate::engine::types::{compare_internal, SeqNo, ValueKind};
 
 /// Bytes after every block on disk: `compression u8 | crc32 u32`.
@@ -186,6 +187,34 @@ impl Block {
     /// The bytes at `range`, a value range [`get`](Block::get) returned.
     pub(crate) fn value(&self, range: Range<usize>) -> &[u8] {
         &self.data[range]
+    }
+
+    /// Starts loading the restart array into the CPU caches (a hint, see `engine/prefetch.rs`).
+    pub(crate) fn prefetch_restarts(&self) {
+        prefetch_byte(&self.data, self.restarts_offset);
+    }
+
+    /// Starts loading the entries a point read's search compares first: the first
+    /// restart point and the middle one (the binary search's first probe). Reads the
+    /// restart array.
+    pub(crate) fn prefetch_probes(&self) {
+        if self.num_restarts == 0 {
+            return;
+        }
+        prefetch_byte(&self.data, 0);
+        prefetch_byte(&self.data, self.restart(self.num_restarts / 2));
+    }
+
+    /// Starts loading the bytes at `range` (a value [`get`](Block::get) returned).
+    pub(crate) fn prefetch_range(&self, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        for at in range.clone().step_by(64) {
+            prefetch_byte(&self.data, at);
+        }
+        // The last line, which the steps miss when the range does not start on one.
+        prefetch_byte(&self.data, range.end - 1);
     }
 
     /// Size of the block in bytes (without trailer); the block cache's weight.

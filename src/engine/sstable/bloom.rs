@@ -108,6 +108,15 @@ impl BloomFilter {
         !self.blocks.is_empty()
     }
 
+    /// Starts loading the 64-byte block [`may_contain`](Self::may_contain) will read
+    /// for `hash` into the CPU caches, so that checking many keys overlaps their misses.
+    #[inline]
+    pub fn prefetch(&self, hash: KeyHash) {
+        if !self.blocks.is_empty() {
+            crate::engine::prefetch::prefetch(&self.blocks[hash.block(self.blocks.len())]);
+        }
+    }
+
     /// False when the key hashed to `hash` is certainly absent from the table; true when
     /// it may be there. Reads one 64-byte block.
     #[inline]

@@ -157,9 +157,11 @@ impl Table {
     /// [`get_with_hash`](Table::get_with_hash) for many keys at once, `(key, hash)` each:
     /// one answer per key, in order. It goes stage by stage across the keys (the filter
     /// for all of them, then the index for those it admits, then their blocks, then the
-    /// seeks), so that the cache misses of different keys overlap instead of following
-    /// one another. Keys in ascending order are found fastest: each index search then
-    /// starts from the block of the key before.
+    /// searches in the blocks, then the value copies), and asks the CPU to prefetch what
+    /// a later stage will read (restart arrays, the first entries each search compares,
+    /// the values found), so that the cache misses of different keys overlap instead of
+    /// following one another. Keys in ascending order are found fastest: each index
+    /// search then starts from the block of the key before.
     #[allow(clippy::type_complexity)]
     pub fn get_many(
         &self,
@@ -167,6 +169,9 @@ impl Table {
         seq: SeqNo,
     ) -> Result<Vec<Option<(SeqNo, ValueKind, Vec<u8>)>>> {
         let mut out = vec![None; keys.len()];
+        for (_, hash) in keys {
+            self.filter.prefetch(*hash);
+        }
         let admitted: Vec<usize> = (0..keys.len())
             .filter(|&i| {
                 let pass = self.filter.may_contain(keys[i].1);
@@ -197,10 +202,27 @@ impl Table {
                 Some((_, h, b)) if h.offset == handle.offset => Arc::clone(b),
                 _ => self.data_block(handle)?,
             };
+            block.prefetch_restarts();
             blocks.push((i, handle, block));
         }
-        for (i, handle, block) in blocks {
-            out[i] = self.point(&block, handle, keys[i].0, seq)?;
+        // By now the restart arrays have arrived (or are on their way): ask for the
+        // entries each search compares first, then search, asking for each value found
+        // and copying the values only after the last search.
+        for (_, _, b) in &blocks {
+            b.prefetch_probes();
+        }
+        let mut hits = Vec::with_capacity(blocks.len());
+        for (i, handle, block) in &blocks {
+            let found = block
+                .get(keys[*i].0, seq)
+                .map_err(|e| self.block_error(*handle, e))?;
+            if let Some((_, _, range)) = &found {
+                block.prefetch_range(range.clone());
+            }
+            hits.push(found);
+        }
+        for ((i, _, block), found) in blocks.iter().zip(hits) {
+            out[*i] = found.map(|(s, kind, range)| (s, kind, block.value(range).to_vec()));
         }
         if self.filter.is_enabled() {
             for &i in &admitted {

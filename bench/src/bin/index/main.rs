@@ -73,6 +73,14 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     warmup: usize,
 
+    /// Timed queries each subject runs in its turn before the next subject's turn.
+    #[arg(long, default_value_t = 1000)]
+    slice: usize,
+
+    /// Untimed queries at the start of each turn (the first ones of its slice).
+    #[arg(long, default_value_t = 50)]
+    rewarm: usize,
+
     /// Queries per workload answered with no limit and compared result for result.
     #[arg(long, default_value_t = 5)]
     check_queries: usize,
@@ -123,50 +131,89 @@ fn ask(s: &mut dyn Subject, q: &Query, limit: usize) -> Result<Vec<Hit>> {
     }
 }
 
-/// Runs `queries`, the first `warmup` of them once untimed first, and checks every
-/// answer.
-fn time_queries(
-    s: &mut dyn Subject,
-    corpus: &Corpus,
-    queries: &[Query],
-    limit: usize,
-    warmup: usize,
-) -> Result<Latency> {
-    for q in queries.iter().take(warmup) {
-        let hits = ask(s, q, limit)?;
-        corpus
-            .check(q, limit, &hits)
-            .with_context(|| format!("{}: wrong answer", s.name()))?;
-    }
-    // 100 ns to 100 s, 3 significant digits.
-    let mut hist = Histogram::<u64>::new_with_bounds(100, 100_000_000_000, 3).expect("bounds");
-    let mut total = Duration::ZERO;
-    for q in queries {
-        let t0 = Instant::now();
-        let hits = ask(s, q, limit)?;
-        let took = t0.elapsed();
-        total += took;
-        hist.saturating_record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-        corpus
-            .check(q, limit, &hits)
-            .with_context(|| format!("{}: wrong answer", s.name()))?;
-    }
-    Ok(Latency {
-        p50: Duration::from_nanos(hist.value_at_quantile(0.50)),
-        p99: Duration::from_nanos(hist.value_at_quantile(0.99)),
-        mean: total.div_f64(queries.len() as f64),
-        qps: queries.len() as f64 / total.as_secs_f64(),
-    })
+/// Runs `q` on `s` and checks the answer.
+fn ask_checked(s: &mut dyn Subject, corpus: &Corpus, q: &Query, limit: usize) -> Result<()> {
+    let hits = ask(s, q, limit)?;
+    corpus
+        .check(q, limit, &hits)
+        .with_context(|| format!("{}: wrong answer", s.name()))
 }
 
-fn run_subject(
+/// A subject ingested and checked, waiting for its timed queries.
+struct Prepared {
+    kind: SubjectKind,
+    s: Box<dyn Subject>,
+    ingest: Duration,
+    disk_bytes: u64,
+    check_counts: Vec<usize>,
+}
+
+/// Times `queries` on every subject, every answer checked. The subjects take turns:
+/// the list is cut into slices of `args.slice` queries, and each slice runs on every
+/// subject before the next one starts (in a rotating order), so a change in the
+/// machine's load during the run falls on all of them alike instead of on whichever
+/// ran at that moment. Each subject first runs the first `args.warmup` queries
+/// untimed, and each turn starts with the first `args.rewarm` queries of its slice
+/// untimed (the other subjects' turns have taken over the CPU caches meanwhile).
+fn time_queries(
+    subjects: &mut [Prepared],
+    corpus: &Corpus,
+    queries: &[Query],
+    args: &Args,
+) -> Result<Vec<Latency>> {
+    for p in subjects.iter_mut() {
+        for q in queries.iter().take(args.warmup) {
+            ask_checked(p.s.as_mut(), corpus, q, args.limit)?;
+        }
+    }
+    // 100 ns to 100 s, 3 significant digits.
+    let mut hists = Vec::new();
+    for _ in 0..subjects.len() {
+        hists.push(Histogram::<u64>::new_with_bounds(100, 100_000_000_000, 3)?);
+    }
+    let mut totals = vec![Duration::ZERO; subjects.len()];
+    let n = subjects.len();
+    for (round, slice) in queries.chunks(args.slice.max(1)).enumerate() {
+        for turn in 0..n {
+            let i = (round + turn) % n;
+            let s = subjects[i].s.as_mut();
+            for q in slice.iter().take(args.rewarm) {
+                ask_checked(s, corpus, q, args.limit)?;
+            }
+            for q in slice {
+                let t0 = Instant::now();
+                let hits = ask(s, q, args.limit)?;
+                let took = t0.elapsed();
+                totals[i] += took;
+                hists[i].saturating_record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+                corpus
+                    .check(q, args.limit, &hits)
+                    .with_context(|| format!("{}: wrong answer", s.name()))?;
+            }
+        }
+    }
+    Ok(hists
+        .iter()
+        .zip(totals)
+        .map(|(hist, total)| Latency {
+            p50: Duration::from_nanos(hist.value_at_quantile(0.50)),
+            p99: Duration::from_nanos(hist.value_at_quantile(0.99)),
+            mean: total.div_f64(queries.len() as f64),
+            qps: queries.len() as f64 / total.as_secs_f64(),
+        })
+        .collect())
+}
+
+/// Opens a subject, ingests the corpus (timed, including the subject's settling) and
+/// answers the check queries.
+fn prepare(
     kind: SubjectKind,
     dir: &Path,
     cfg: &Config,
     corpus: &Corpus,
     w: &Workloads,
     args: &Args,
-) -> Result<Measured> {
+) -> Result<Prepared> {
     let mut s = kind.open(dir, cfg)?;
     let name = s.name();
     eprintln!("[{name}] ingesting {} documents", corpus.docs.len());
@@ -193,29 +240,60 @@ fn run_subject(
         check_counts.push(hits.len());
     }
     eprintln!("[{name}] {} check queries answered exactly", w.checks.len());
-
-    let equality = time_queries(s.as_mut(), corpus, &w.city, args.limit, args.warmup)?;
-    eprintln!(
-        "[{name}] equality: p50 {} µs, p99 {} µs",
-        micros(equality.p50),
-        micros(equality.p99)
-    );
-    let and = time_queries(s.as_mut(), corpus, &w.city_age, args.limit, args.warmup)?;
-    eprintln!(
-        "[{name}] AND: p50 {} µs, p99 {} µs",
-        micros(and.p50),
-        micros(and.p99)
-    );
-    Ok(Measured {
+    Ok(Prepared {
         kind,
-        settings: s.settings(),
+        s,
         ingest,
         disk_bytes,
-        equality,
-        and,
         check_counts,
-        notes: s.notes()?,
     })
+}
+
+/// Ingests on every subject, one after the other, then times the query workloads on
+/// all of them taking turns (see [`time_queries`]).
+fn run_subjects(
+    kinds: &[SubjectKind],
+    base: &Path,
+    cfg: &Config,
+    corpus: &Corpus,
+    w: &Workloads,
+    args: &Args,
+) -> Result<Vec<Measured>> {
+    let mut prepared = Vec::new();
+    for &kind in kinds {
+        prepared.push(prepare(
+            kind,
+            &base.join(kind.name()),
+            cfg,
+            corpus,
+            w,
+            args,
+        )?);
+    }
+    let equality = time_queries(&mut prepared, corpus, &w.city, args)?;
+    let and = time_queries(&mut prepared, corpus, &w.city_age, args)?;
+    let mut results = Vec::new();
+    for ((mut p, equality), and) in prepared.into_iter().zip(equality).zip(and) {
+        let name = p.s.name();
+        eprintln!(
+            "[{name}] equality: p50 {} µs, p99 {} µs; AND: p50 {} µs, p99 {} µs",
+            micros(equality.p50),
+            micros(equality.p99),
+            micros(and.p50),
+            micros(and.p99)
+        );
+        results.push(Measured {
+            kind: p.kind,
+            settings: p.s.settings(),
+            ingest: p.ingest,
+            disk_bytes: p.disk_bytes,
+            equality,
+            and,
+            check_counts: p.check_counts,
+            notes: p.s.notes()?,
+        });
+    }
+    Ok(results)
 }
 
 fn thousands(x: f64) -> String {
@@ -361,9 +439,10 @@ fn report(
         "- queries: {} per workload, first page of {} with the documents' values; {} untimed \
          first; equality: a random city ({:.0} matches on average, {} queries with fewer \
          than {}); AND: a random city and `lo <= age < lo + {}` ({:.0} matches on average, \
-         {} with fewer than {}). Every answer is checked against the generated documents: \
-         exactly min(limit, matches) hits, each matching, none twice, each with its own \
-         document",
+         {} with fewer than {}). The subjects take turns: each runs a slice of {} queries \
+         (the first {} of it once untimed) before the next one runs the same slice. Every \
+         answer is checked against the generated documents: exactly min(limit, matches) \
+         hits, each matching, none twice, each with its own document",
         thousands(args.queries as f64),
         args.limit,
         args.warmup.min(args.queries),
@@ -373,7 +452,9 @@ fn report(
         args.age_span,
         mean_matches(&w.city_age),
         short(&w.city_age),
-        args.limit
+        args.limit,
+        args.slice,
+        args.rewarm
     );
     for m in results {
         let _ = writeln!(out, "- {}", m.settings);
@@ -522,13 +603,7 @@ fn main() -> Result<()> {
     let cfg = Config {
         cache_bytes: args.cache_mb * 1024 * 1024,
     };
-    let mut results = Vec::new();
-    for &kind in &kinds {
-        let dir = base.path().join(kind.name());
-        let m = run_subject(kind, &dir, &cfg, &corpus, &w, &args)?;
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        results.push(m);
-    }
+    let results = run_subjects(&kinds, base.path(), &cfg, &corpus, &w, &args)?;
     // Every subject answered each check query exactly, so the counts agree; say so
     // explicitly rather than rely on it.
     for m in results.iter().skip(1) {

@@ -51,9 +51,21 @@ struct Planner<'a> {
     set: &'a IndexSet,
     gens: HashMap<String, Arc<Gen>>,
     frozen: bool,
+    /// Whether the request asked for the plan.
+    explain: bool,
 }
 
 impl Planner<'_> {
+    /// The plan node `f` builds when the request asked for the plan; `null` otherwise
+    /// (building it costs allocations every query would pay for nothing).
+    fn describe(&self, f: impl FnOnce() -> Value) -> Value {
+        if self.explain {
+            f()
+        } else {
+            Value::Null
+        }
+    }
+
     fn gen(&mut self, index: &str) -> Result<Arc<Gen>> {
         if let Some(g) = self.gens.get(index) {
             return Ok(Arc::clone(g));
@@ -115,7 +127,7 @@ impl Planner<'_> {
                     }
                 }
                 let list = self.term_list(&gen, t, stats)?;
-                let plan = json!({"index": index, "op": "term", "term": term_plan(t), "postings": list.estimate()});
+                let plan = self.describe(|| json!({"index": index, "op": "term", "term": term_plan(t), "postings": list.estimate()}));
                 Ok((Box::new(list), plan))
             }
             Clause::Match { index, text } => {
@@ -134,10 +146,10 @@ impl Planner<'_> {
                 let mut parts = Vec::new();
                 for w in words {
                     let list = self.term_list(&gen, &Term::Text(w.clone()), stats)?;
-                    parts.push(json!({"word": w, "postings": list.estimate()}));
+                    parts.push(self.describe(|| json!({"word": w, "postings": list.estimate()})));
                     lists.push(Box::new(list));
                 }
-                let plan = json!({"index": index, "op": "match", "words": parts, "strategy": "intersection"});
+                let plan = self.describe(|| json!({"index": index, "op": "match", "words": parts, "strategy": "intersection"}));
                 Ok((Box::new(Intersection::new(lists)), plan))
             }
             Clause::Range {
@@ -153,7 +165,7 @@ impl Planner<'_> {
                     )));
                 }
                 let (lists, terms, postings) = self.range_lists(&gen, lower, upper, stats)?;
-                let plan = json!({"index": index, "op": "range", "terms": terms, "postings": postings, "strategy": "union"});
+                let plan = self.describe(|| json!({"index": index, "op": "range", "terms": terms, "postings": postings, "strategy": "union"}));
                 Ok((Box::new(Union::new(lists)), plan))
             }
             Clause::And(clauses) => {
@@ -164,7 +176,7 @@ impl Planner<'_> {
                     lists.push(l);
                     parts.push(p);
                 }
-                let plan = json!({"op": "and", "strategy": "leapfrog intersection, smallest list first", "of": parts});
+                let plan = self.describe(|| json!({"op": "and", "strategy": "leapfrog intersection, smallest list first", "of": parts}));
                 Ok((Box::new(Intersection::new(lists)), plan))
             }
         }
@@ -338,6 +350,7 @@ pub fn run(
         set,
         gens,
         frozen,
+        explain: req.explain,
     };
     let (mut root, plan) = planner.plan(&req.clause, &mut stats)?;
     let gens = planner.gens;

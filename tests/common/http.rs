@@ -82,7 +82,7 @@ impl Http {
     }
 
     fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        Self::try_read(response).expect("HTTP request")
+        Self::try_read(response).unwrap_or_else(|e| panic!("HTTP request failed: {e}"))
     }
 
     fn try_read(

@@ -68,11 +68,18 @@ fn a_prefix_read_of_100_keys_touches_only_their_blocks() {
             "prefix read of 100 keys touched {touched} blocks (bound {bound}, database {total_blocks})"
         );
 
-        // Stopping early reads even less.
+        // Stopping early reads even less: the block each table's seek lands in, plus at
+        // most one more for each item taken (moving its table past the item may cross
+        // into the table's next block).
         let before = db.stats().blocks_read;
         let first: Vec<_> = db.iter_prefix("user:04").expect("prefix").take(3).collect();
         assert_eq!(first.len(), 3);
-        assert!(db.stats().blocks_read - before <= stats.tables);
+        let touched = db.stats().blocks_read - before;
+        assert!(
+            touched <= stats.tables + 3,
+            "3 keys touched {touched} blocks in {} tables",
+            stats.tables
+        );
     }
 }
 

@@ -59,6 +59,22 @@ impl KeyHash {
         (((self.0 >> 32) * blocks as u64) >> 32) as usize
     }
 
+    /// The bucket, among `buckets`, of this key in a data block's hash index: bits 16
+    /// to 47 of the hash scaled to `0..buckets` (a window apart from the filter's
+    /// block choice). `buckets` must be at most 2^32 - 1. Part of the table format.
+    #[inline]
+    pub(crate) fn bucket(self, buckets: usize) -> usize {
+        debug_assert!(buckets as u64 <= u64::from(u32::MAX));
+        ((u64::from((self.0 >> 16) as u32) * buckets as u64) >> 32) as usize
+    }
+
+    /// The tag of this key in a data block's hash index: bits 8 to 15 of the hash.
+    /// Part of the table format.
+    #[inline]
+    pub(crate) fn tag(self) -> u8 {
+        (self.0 >> 8) as u8
+    }
+
     /// The `k` probe bits of this key inside its block, as a 512-bit mask (bit `i` of
     /// the block is bit `i % 64` of word `i / 64`). Probe `j` (from 1) is the top 9 bits
     /// of `lo * 0x9E3779B9^j mod 2^32`, where `lo` is the low 32 bits of the hash.

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::engine::bloom::KeyHash;
 use crate::engine::coding::{put_varint, Reader};
 use crate::engine::prefetch::prefetch_byte;
 use crate::engine::types::{compare_internal, SeqNo, ValueKind};
@@ -50,6 +51,26 @@ fn fail<T>(pos: usize, reason: &'static str) -> Result<T, BlockError> {
     Err(BlockError { pos, reason })
 }
 
+/// Set in a block's restart count when a hash index follows the restart array.
+pub(crate) const HASH_INDEX_FLAG: u32 = 1 << 31;
+
+/// The run byte of a hash-index bucket that holds no key. A bucket is two bytes: the
+/// number of the restart run holding a key's first version, and a tag (8 more bits of
+/// the key's hash); keys whose home bucket is taken go to the next free one (linear
+/// probing), and a lookup stops at the first empty bucket.
+const BUCKET_EMPTY: u8 = 255;
+
+/// The most restart points a block with a hash index has (run numbers are one byte,
+/// below [`BUCKET_EMPTY`]). Blocks with more go without one.
+const MAX_HASHED_RESTARTS: usize = BUCKET_EMPTY as usize;
+
+/// An entry of this many bytes or more ends its restart run, whatever the restart
+/// interval: the next entry starts a new one. A point read that the hash index sends to
+/// a run then never passes over a large entry before its key (200-byte documents are
+/// each alone in a run, their keys stored whole, which costs little next to them),
+/// while runs of small entries keep their prefix compression.
+const LARGE_ENTRY: usize = 128;
+
 /// Accumulates sorted entries into one block's bytes.
 #[derive(Debug)]
 pub(crate) struct BlockBuilder {
@@ -59,10 +80,17 @@ pub(crate) struct BlockBuilder {
     since_restart: usize,
     entries: usize,
     last_key: Vec<u8>,
+    /// Encoded bytes of the last entry added.
+    last_entry_len: usize,
+    /// With a hash index: the hash of each distinct user key and the restart run that
+    /// holds its first (newest) version.
+    hashed: Option<Vec<(KeyHash, u8)>>,
 }
 
 impl BlockBuilder {
-    /// A builder that restarts prefix compression every `restart_interval` entries.
+    /// A builder that restarts prefix compression every `restart_interval` entries
+    /// (and after an entry of [`LARGE_ENTRY`] bytes or more), without a hash index: the
+    /// index block.
     pub fn new(restart_interval: usize) -> Self {
         BlockBuilder {
             buf: Vec::new(),
@@ -71,12 +99,27 @@ impl BlockBuilder {
             since_restart: 0,
             entries: 0,
             last_key: Vec::new(),
+            last_entry_len: 0,
+            hashed: None,
+        }
+    }
+
+    /// [`new`](BlockBuilder::new), and blocks carry a hash index from user key to
+    /// restart run (data blocks): a point read then goes straight to the run holding
+    /// its key instead of searching the restart points.
+    pub fn with_hash_index(restart_interval: usize) -> Self {
+        BlockBuilder {
+            hashed: Some(Vec::new()),
+            ..BlockBuilder::new(restart_interval)
         }
     }
 
     /// Appends one entry. The caller guarantees internal-key order.
     pub fn add(&mut self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
-        let shared = if self.entries == 0 || self.since_restart >= self.restart_interval {
+        let restart = self.entries == 0
+            || self.since_restart >= self.restart_interval
+            || self.last_entry_len >= LARGE_ENTRY;
+        let shared = if restart {
             // Offsets past u32::MAX are refused when the block is finished.
             self.restarts
                 .push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
@@ -85,7 +128,15 @@ impl BlockBuilder {
         } else {
             common_prefix(&self.last_key, user_key)
         };
+        if let Some(hashed) = &mut self.hashed {
+            if self.entries == 0 || self.last_key != user_key {
+                // Runs past the last run number leave the block without a hash index.
+                let run = u8::try_from(self.restarts.len() - 1).unwrap_or(u8::MAX);
+                hashed.push((KeyHash::of(user_key), run));
+            }
+        }
         let unshared = &user_key[shared..];
+        let entry_start = self.buf.len();
         put_varint(&mut self.buf, shared as u64);
         put_varint(&mut self.buf, unshared.len() as u64);
         put_varint(&mut self.buf, seq);
@@ -93,6 +144,7 @@ impl BlockBuilder {
         put_varint(&mut self.buf, value.len() as u64);
         self.buf.extend_from_slice(unshared);
         self.buf.extend_from_slice(value);
+        self.last_entry_len = self.buf.len() - entry_start;
         self.last_key.truncate(shared);
         self.last_key.extend_from_slice(unshared);
         self.since_restart += 1;
@@ -101,7 +153,22 @@ impl BlockBuilder {
 
     /// Size of the block if it were finished now.
     pub fn size_estimate(&self) -> usize {
-        self.buf.len() + 4 * self.restarts.len() + 4
+        let hash_index = match &self.hashed {
+            Some(keys) if self.hash_index_fits() => 2 * buckets_for(keys.len()) + 2,
+            _ => 0,
+        };
+        self.buf.len() + 4 * self.restarts.len() + hash_index + 4
+    }
+
+    /// True when a hash index can describe the block (few enough restart runs and
+    /// keys).
+    fn hash_index_fits(&self) -> bool {
+        !self.restarts.is_empty()
+            && self.restarts.len() <= MAX_HASHED_RESTARTS
+            && self
+                .hashed
+                .as_ref()
+                .is_some_and(|keys| keys.len() < u16::MAX as usize)
     }
 
     /// True when no entry was added since the last reset.
@@ -117,14 +184,42 @@ impl BlockBuilder {
         for r in &self.restarts {
             out.extend_from_slice(&r.to_le_bytes());
         }
-        let n = self.restarts.len() as u32;
+        let mut n = self.restarts.len() as u32;
+        if self.hash_index_fits() {
+            if let Some(keys) = &self.hashed {
+                let m = buckets_for(keys.len());
+                let mut buckets = vec![[BUCKET_EMPTY, 0u8]; m];
+                for &(hash, run) in keys {
+                    let mut b = hash.bucket(m);
+                    // There are more buckets than keys: a free one is always found.
+                    while buckets[b][0] != BUCKET_EMPTY {
+                        b = (b + 1) % m;
+                    }
+                    buckets[b] = [run, hash.tag()];
+                }
+                out.extend(buckets.iter().flatten());
+                out.extend_from_slice(&(m as u16).to_le_bytes());
+                n |= HASH_INDEX_FLAG;
+            }
+        }
         out.extend_from_slice(&n.to_le_bytes());
+        if let Some(keys) = &mut self.hashed {
+            keys.clear();
+        }
         self.restarts.clear();
         self.since_restart = 0;
         self.entries = 0;
         self.last_key.clear();
+        self.last_entry_len = 0;
         (!too_large).then_some(out)
     }
+}
+
+/// Buckets of the hash index of a block with `keys` distinct user keys (fewer than
+/// `u16::MAX`): about 4 for every 3 keys, and always at least one more than the keys,
+/// so every probe sequence ends at an empty bucket.
+fn buckets_for(keys: usize) -> usize {
+    (keys + keys / 3).max(keys + 1).min(u16::MAX as usize)
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -137,6 +232,9 @@ pub struct Block {
     data: Vec<u8>,
     restarts_offset: usize,
     num_restarts: usize,
+    /// Where the hash index's buckets start, and how many there are (0: no index).
+    buckets_offset: usize,
+    num_buckets: usize,
 }
 
 impl std::fmt::Debug for Block {
@@ -156,15 +254,52 @@ impl Block {
             return fail(0, "block shorter than its restart count");
         }
         let count_pos = len - 4;
-        let n = read_u32(&data, count_pos) as usize;
-        if n > count_pos / 4 {
+        let raw = read_u32(&data, count_pos);
+        let n = (raw & !HASH_INDEX_FLAG) as usize;
+        // Without a hash index the restart array ends at the count; with one, the
+        // buckets and their number come between.
+        let (restarts_end, buckets_offset, num_buckets) = if raw & HASH_INDEX_FLAG == 0 {
+            (count_pos, count_pos, 0)
+        } else {
+            if count_pos < 2 {
+                return fail(0, "block shorter than its hash index");
+            }
+            let m_pos = count_pos - 2;
+            let m = usize::from(u16::from_le_bytes([data[m_pos], data[m_pos + 1]]));
+            if m == 0 || 2 * m > m_pos {
+                return fail(m_pos, "hash index larger than the block");
+            }
+            if n == 0 || n > MAX_HASHED_RESTARTS {
+                return fail(count_pos, "hash index over too many restart points");
+            }
+            let buckets = m_pos - 2 * m;
+            let runs = || data[buckets..m_pos].iter().step_by(2);
+            if let Some(i) = runs().position(|&r| usize::from(r) >= n && r != BUCKET_EMPTY) {
+                return fail(buckets + 2 * i, "hash bucket names no restart point");
+            }
+            // Lookups stop at an empty bucket: there must be one. Empty buckets carry
+            // tag 0, so no byte of the index goes unchecked.
+            if !runs().any(|&r| r == BUCKET_EMPTY) {
+                return fail(buckets, "hash index without an empty bucket");
+            }
+            if let Some(i) = data[buckets..m_pos]
+                .chunks_exact(2)
+                .position(|b| b[0] == BUCKET_EMPTY && b[1] != 0)
+            {
+                return fail(buckets + 2 * i + 1, "empty hash bucket with a tag");
+            }
+            (buckets, buckets, m)
+        };
+        if n > restarts_end / 4 {
             return fail(count_pos, "restart count larger than the block");
         }
-        let restarts_offset = count_pos - 4 * n;
+        let restarts_offset = restarts_end - 4 * n;
         let block = Block {
             data,
             restarts_offset,
             num_restarts: n,
+            buckets_offset,
+            num_buckets,
         };
         let mut prev: Option<usize> = None;
         for i in 0..n {
@@ -189,20 +324,34 @@ impl Block {
         &self.data[range]
     }
 
-    /// Starts loading the restart array into the CPU caches (a hint, see `engine/prefetch.rs`).
-    pub(crate) fn prefetch_restarts(&self) {
+    /// Starts loading the restart array and the hash index's buckets for `hash` into
+    /// the CPU caches (a hint, see `engine/prefetch.rs`).
+    pub(crate) fn prefetch_restarts(&self, hash: KeyHash) {
         prefetch_byte(&self.data, self.restarts_offset);
+        if self.num_buckets > 0 {
+            prefetch_byte(
+                &self.data,
+                self.buckets_offset + 2 * hash.bucket(self.num_buckets),
+            );
+        }
     }
 
-    /// Starts loading the entries a point read's search compares first: the first
+    /// Starts loading the entries a point read of the key hashed to `hash` compares
+    /// first: the restart run the hash index names first, or without an index the first
     /// restart point and the middle one (the binary search's first probe). Reads the
-    /// restart array.
-    pub(crate) fn prefetch_probes(&self) {
+    /// restart array and the hash index.
+    pub(crate) fn prefetch_probes(&self, hash: KeyHash) {
         if self.num_restarts == 0 {
             return;
         }
-        prefetch_byte(&self.data, 0);
-        prefetch_byte(&self.data, self.restart(self.num_restarts / 2));
+        if self.num_buckets > 0 {
+            if let Some(run) = self.candidate_runs(hash).next() {
+                prefetch_byte(&self.data, self.restart(run));
+            }
+        } else {
+            prefetch_byte(&self.data, 0);
+            prefetch_byte(&self.data, self.restart(self.num_restarts / 2));
+        }
     }
 
     /// Starts loading the bytes at `range` (a value [`get`](Block::get) returned).
@@ -222,12 +371,16 @@ impl Block {
         self.data.len()
     }
 
-    /// Walks every entry header and checks that each restart offset is the start of an
-    /// entry that shares no prefix. Reads only use restart points through binary
-    /// search, so this is what catches a restart array that points mid-entry.
+    /// Walks every entry and checks that each restart offset is the start of an entry
+    /// that shares no prefix, and that the hash index (if any) sends every key of the
+    /// block to the restart run holding its first version (or to the binary search).
+    /// Reads only use restart points through binary search or the hash index, so this is
+    /// what catches a restart array that points mid-entry or a bucket that points
+    /// elsewhere.
     pub(crate) fn check_restarts(&self) -> Result<(), BlockError> {
         let entries = &self.data[..self.restarts_offset];
         let (mut pos, mut next) = (0, 0);
+        let mut key: Vec<u8> = Vec::new();
         while pos < entries.len() {
             let h = decode_header(entries, pos)?;
             if next < self.num_restarts && self.restart(next) == pos {
@@ -235,6 +388,24 @@ impl Block {
                     return fail(pos, "restart entry shares a prefix");
                 }
                 next += 1;
+            }
+            if h.shared > key.len() {
+                return fail(pos, "shared key prefix longer than the previous key");
+            }
+            let suffix = &entries[h.key_suffix.clone()];
+            let same_key =
+                pos > 0 && h.shared + suffix.len() == key.len() && &key[h.shared..] == suffix;
+            key.truncate(h.shared);
+            key.extend_from_slice(suffix);
+            // `next` restart points start at or before this entry: it is in run
+            // `next - 1`, which the key's probe sequence must name before it ends.
+            if !same_key
+                && self.num_buckets > 0
+                && !self
+                    .candidate_runs(KeyHash::of(&key))
+                    .any(|run| run + 1 == next)
+            {
+                return fail(pos, "hash index does not lead to the key's restart run");
             }
             pos = h.value.end;
         }
@@ -267,32 +438,59 @@ impl Block {
     /// what [`BlockIter::seek`] followed by a key comparison gives, without building
     /// any key: restart keys are compared where they lie, and between restarts only
     /// the number of leading bytes the current key shares with the target is tracked,
-    /// so most entries are passed over on their header alone.
+    /// so most entries are passed over on their header alone. `hash` is
+    /// `KeyHash::of(user_key)`: in a block with a hash index it leads to the restart run
+    /// that holds the key's first version (or shows the key is absent), and the scan
+    /// starts there instead of after a search of the restart points.
     pub(crate) fn get(
         &self,
         user_key: &[u8],
+        hash: KeyHash,
         seq: SeqNo,
     ) -> Result<Option<(SeqNo, ValueKind, Range<usize>)>, BlockError> {
         let n = self.num_restarts;
         if n == 0 {
             return Ok(None);
         }
-        let (mut lo, mut hi) = (0, n - 1);
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            let (k, s) = self.restart_key(mid)?;
-            if compare_internal(k, s, user_key, seq) == Ordering::Less {
-                lo = mid;
+        if self.num_buckets == 0 {
+            let start = self.restart(self.search_restarts(user_key, seq)?);
+            return self.scan(start, usize::MAX, user_key, seq);
+        }
+        // Each run the hash index names for the key (almost always one) is scanned
+        // until the key is found; a run ends the scan unless the key's versions go on.
+        for run in self.candidate_runs(hash) {
+            let end = if run + 1 < n {
+                self.restart(run + 1)
             } else {
-                hi = mid - 1;
+                self.restarts_offset
+            };
+            if let Some(found) = self.scan(self.restart(run), end, user_key, seq)? {
+                return Ok(Some(found));
             }
         }
+        Ok(None)
+    }
+
+    /// The first entry `>= (user_key, seq)` from the restart point at `pos` on, if it
+    /// has `user_key`. `None` too when the scan reaches `run_end` (a restart point)
+    /// with the entry before it of another key.
+    fn scan(
+        &self,
+        mut pos: usize,
+        run_end: usize,
+        user_key: &[u8],
+        seq: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Range<usize>)>, BlockError> {
         let entries = &self.data[..self.restarts_offset];
-        let mut pos = self.restart(lo);
         // Bytes the current entry's key has in common with `user_key`, and its length;
         // no current entry yet at the restart point (which must share nothing).
         let (mut matched, mut key_len) = (0usize, 0usize);
+        // Whether the entry before `pos` has the key (an older version may follow).
+        let mut same_as_prev = false;
         while pos < entries.len() {
+            if pos == run_end && !same_as_prev {
+                return Ok(None);
+            }
             let h = decode_header(entries, pos)?;
             if h.shared > key_len {
                 return fail(pos, "shared key prefix longer than the previous key");
@@ -314,15 +512,52 @@ impl Block {
                     // Same user key: newer versions (larger seq) come first.
                     (None, None) => seq.cmp(&h.seq),
                 };
+                let same_key = common == suffix.len() && common == rest.len();
                 if order != Ordering::Less {
-                    let same_key = common == suffix.len() && common == rest.len();
                     return Ok(same_key.then_some((h.seq, h.kind, h.value)));
                 }
+                same_as_prev = same_key;
+            } else {
+                same_as_prev = false;
             }
             key_len = h.shared + suffix.len();
             pos = h.value.end;
         }
         Ok(None)
+    }
+
+    /// The last restart point whose key is below `(user_key, seq)` (or the first).
+    fn search_restarts(&self, user_key: &[u8], seq: SeqNo) -> Result<usize, BlockError> {
+        let (mut lo, mut hi) = (0, self.num_restarts.saturating_sub(1));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let (k, s) = self.restart_key(mid)?;
+            if compare_internal(k, s, user_key, seq) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The restart runs the hash index names for keys with `hash`'s tag along the
+    /// key's probe sequence (from its home bucket to the first empty one): the run of
+    /// the key's first version is among them if the block holds the key. Nothing
+    /// without an index.
+    fn candidate_runs(&self, hash: KeyHash) -> impl Iterator<Item = usize> + '_ {
+        let m = self.num_buckets;
+        let home = if m == 0 { 0 } else { hash.bucket(m) };
+        let tag = hash.tag();
+        // Block::new checked that an empty bucket exists, so the walk ends within m.
+        (0..m)
+            .map(move |i| {
+                let at = self.buckets_offset + 2 * ((home + i) % m);
+                (self.data[at], self.data[at + 1])
+            })
+            .take_while(|&(run, _)| run != BUCKET_EMPTY)
+            .filter(move |&(_, t)| t == tag)
+            .map(|(run, _)| usize::from(run))
     }
 }
 

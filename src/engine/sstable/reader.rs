@@ -141,7 +141,7 @@ impl Table {
             None => None,
             Some(handle) => {
                 let block = self.data_block(handle)?;
-                self.point(&block, handle, user_key, seq)?
+                self.point(&block, handle, user_key, hash, seq)?
             }
         };
         if self.filter.is_enabled() {
@@ -202,19 +202,19 @@ impl Table {
                 Some((_, h, b)) if h.offset == handle.offset => Arc::clone(b),
                 _ => self.data_block(handle)?,
             };
-            block.prefetch_restarts();
+            block.prefetch_restarts(keys[i].1);
             blocks.push((i, handle, block));
         }
         // By now the restart arrays have arrived (or are on their way): ask for the
         // entries each search compares first, then search, asking for each value found
         // and copying the values only after the last search.
-        for (_, _, b) in &blocks {
-            b.prefetch_probes();
+        for (i, _, b) in &blocks {
+            b.prefetch_probes(keys[*i].1);
         }
         let mut hits = Vec::with_capacity(blocks.len());
         for (i, handle, block) in &blocks {
             let found = block
-                .get(keys[*i].0, seq)
+                .get(keys[*i].0, keys[*i].1, seq)
                 .map_err(|e| self.block_error(*handle, e))?;
             if let Some((_, _, range)) = &found {
                 block.prefetch_range(range.clone());
@@ -250,20 +250,21 @@ impl Table {
         let Some(block) = self.cache.get(&(self.id, handle.offset)) else {
             return Ok(Probe::NeedsIo);
         };
-        Ok(Probe::Hit(self.point(&block, handle, user_key, seq)?))
+        Ok(Probe::Hit(self.point(&block, handle, user_key, hash, seq)?))
     }
 
-    /// The version of `user_key` visible at `seq` in `block` (the data block at
-    /// `handle`), with its value copied out.
+    /// The version of `user_key` (hashed to `hash`) visible at `seq` in `block` (the
+    /// data block at `handle`), with its value copied out.
     fn point(
         &self,
         block: &Block,
         handle: BlockHandle,
         user_key: &[u8],
+        hash: KeyHash,
         seq: SeqNo,
     ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
         let found = block
-            .get(user_key, seq)
+            .get(user_key, hash, seq)
             .map_err(|e| self.block_error(handle, e))?;
         Ok(found.map(|(s, kind, value)| (s, kind, block.value(value).to_vec())))
     }

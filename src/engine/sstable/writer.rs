@@ -36,6 +36,10 @@ pub struct TableOptions {
     /// Bloom filter bits per distinct user key; 0 writes no filter. Default 10 (about 1%
     /// false positives).
     pub bloom_bits_per_key: u32,
+    /// Whether data blocks carry a hash index from user key to restart run, which point
+    /// reads use instead of searching the block's restart points. Costs about 1.3 bytes
+    /// per distinct key of a block. Default true.
+    pub data_block_hash_index: bool,
 }
 
 impl Default for TableOptions {
@@ -44,6 +48,7 @@ impl Default for TableOptions {
             block_size: 4096,
             restart_interval: 16,
             bloom_bits_per_key: 10,
+            data_block_hash_index: true,
         }
     }
 }
@@ -103,7 +108,11 @@ impl TableWriter {
         Ok(TableWriter {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(64 * 1024, file),
-            data_block: BlockBuilder::new(opts.restart_interval),
+            data_block: if opts.data_block_hash_index {
+                BlockBuilder::with_hash_index(opts.restart_interval)
+            } else {
+                BlockBuilder::new(opts.restart_interval)
+            },
             index_block: BlockBuilder::new(1),
             bloom: BloomBuilder::new(opts.bloom_bits_per_key),
             opts,

@@ -8,7 +8,7 @@ use super::{collect, dataset, open, write_table, Entry};
 use crate::engine::error::Error;
 use crate::engine::iter::InternalIterator;
 use crate::engine::sstable::block::block_crc;
-use crate::engine::sstable::footer::{BlockHandle, Footer};
+use crate::engine::sstable::footer::{BlockHandle, Footer, FORMAT_VERSION};
 use crate::engine::sstable::{new_block_cache, Table, TableOptions, FOOTER_LEN};
 use crate::engine::stats::ReadCounters;
 use crate::engine::types::MAX_SEQNO;
@@ -159,7 +159,7 @@ fn future_versions_are_refused_by_name() {
     edit(&fx.path, |b| {
         let start = b.len() - FOOTER_LEN;
         let v = start + FOOTER_LEN - 16;
-        b[v..v + 4].copy_from_slice(&2u32.to_le_bytes());
+        b[v..v + 4].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let crc = crc32fast::hash(&b[start..v + 4]);
         b[v + 4..v + 8].copy_from_slice(&crc.to_le_bytes());
     });
@@ -168,10 +168,10 @@ fn future_versions_are_refused_by_name() {
         matches!(
             err,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found,
+                supported: FORMAT_VERSION,
                 ..
-            }
+            } if found == FORMAT_VERSION + 1
         ),
         "{err}"
     );
@@ -276,7 +276,7 @@ fn resealed_data_damage_is_found_by_verify_without_panics() {
     let fx = fixture(400);
     let original = std::fs::read(&fx.path).expect("read");
     let block = fx.blocks[2];
-    let restarts = table_restart_array_len(&original, block);
+    let restarts = table_block_tail_len(&original, block);
     let mut found = 0;
     for delta in 0..u64::from(block.size) {
         std::fs::write(&fx.path, &original).expect("restore");
@@ -311,14 +311,21 @@ fn resealed_data_damage_is_found_by_verify_without_panics() {
     assert_eq!(collect(&mut it), fx.entries);
 }
 
-/// Length of the restart array (offsets and count) at the end of the block at `h`.
-fn table_restart_array_len(bytes: &[u8], h: BlockHandle) -> u64 {
+/// Length of the block's tail at `h`: restart offsets, hash index (buckets and their
+/// count, when flagged) and the restart count.
+fn table_block_tail_len(bytes: &[u8], h: BlockHandle) -> u64 {
     let end = (h.offset + u64::from(h.size)) as usize;
-    let n = u32::from_le_bytes([
+    let raw = u32::from_le_bytes([
         bytes[end - 4],
         bytes[end - 3],
         bytes[end - 2],
         bytes[end - 1],
     ]);
-    4 * u64::from(n) + 4
+    let n = u64::from(raw & !crate::engine::sstable::block::HASH_INDEX_FLAG);
+    let hash_index = if raw & crate::engine::sstable::block::HASH_INDEX_FLAG != 0 {
+        2 * u64::from(u16::from_le_bytes([bytes[end - 6], bytes[end - 5]])) + 2
+    } else {
+        0
+    };
+    4 * n + hash_index + 4
 }

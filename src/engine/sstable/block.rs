@@ -15,6 +15,10 @@ use crate::engine::coding::{put_varint, Reader};
 use crate::engine::prefetch::prefetch_byte;
 use crate::engine::types::{compare_internal, SeqNo, ValueKind};
 
+mod hash_index;
+pub(crate) use hash_index::HASH_INDEX_FLAG;
+use hash_index::{HashIndex, HashIndexBuilder};
+
 /// Bytes after every block on disk: `compression u8 | crc32 u32`.
 pub(crate) const BLOCK_TRAILER_LEN: usize = 5;
 
@@ -51,19 +55,6 @@ fn fail<T>(pos: usize, reason: &'static str) -> Result<T, BlockError> {
     Err(BlockError { pos, reason })
 }
 
-/// Set in a block's restart count when a hash index follows the restart array.
-pub(crate) const HASH_INDEX_FLAG: u32 = 1 << 31;
-
-/// The run byte of a hash-index bucket that holds no key. A bucket is two bytes: the
-/// number of the restart run holding a key's first version, and a tag (8 more bits of
-/// the key's hash); keys whose home bucket is taken go to the next free one (linear
-/// probing), and a lookup stops at the first empty bucket.
-const BUCKET_EMPTY: u8 = 255;
-
-/// The most restart points a block with a hash index has (run numbers are one byte,
-/// below [`BUCKET_EMPTY`]). Blocks with more go without one.
-const MAX_HASHED_RESTARTS: usize = BUCKET_EMPTY as usize;
-
 /// An entry of this many bytes or more ends its restart run, whatever the restart
 /// interval: the next entry starts a new one. A point read that the hash index sends to
 /// a run then never passes over a large entry before its key (200-byte documents are
@@ -82,9 +73,8 @@ pub(crate) struct BlockBuilder {
     last_key: Vec<u8>,
     /// Encoded bytes of the last entry added.
     last_entry_len: usize,
-    /// With a hash index: the hash of each distinct user key and the restart run that
-    /// holds its first (newest) version.
-    hashed: Option<Vec<(KeyHash, u8)>>,
+    /// The keys for the block's hash index, if it gets one.
+    hashed: Option<HashIndexBuilder>,
 }
 
 impl BlockBuilder {
@@ -109,7 +99,7 @@ impl BlockBuilder {
     /// its key instead of searching the restart points.
     pub fn with_hash_index(restart_interval: usize) -> Self {
         BlockBuilder {
-            hashed: Some(Vec::new()),
+            hashed: Some(HashIndexBuilder::default()),
             ..BlockBuilder::new(restart_interval)
         }
     }
@@ -130,9 +120,7 @@ impl BlockBuilder {
         };
         if let Some(hashed) = &mut self.hashed {
             if self.entries == 0 || self.last_key != user_key {
-                // Runs past the last run number leave the block without a hash index.
-                let run = u8::try_from(self.restarts.len() - 1).unwrap_or(u8::MAX);
-                hashed.push((KeyHash::of(user_key), run));
+                hashed.add(KeyHash::of(user_key), self.restarts.len() - 1);
             }
         }
         let unshared = &user_key[shared..];
@@ -154,21 +142,10 @@ impl BlockBuilder {
     /// Size of the block if it were finished now.
     pub fn size_estimate(&self) -> usize {
         let hash_index = match &self.hashed {
-            Some(keys) if self.hash_index_fits() => 2 * buckets_for(keys.len()) + 2,
+            Some(h) if h.fits(self.restarts.len()) => h.encoded_len(),
             _ => 0,
         };
         self.buf.len() + 4 * self.restarts.len() + hash_index + 4
-    }
-
-    /// True when a hash index can describe the block (few enough restart runs and
-    /// keys).
-    fn hash_index_fits(&self) -> bool {
-        !self.restarts.is_empty()
-            && self.restarts.len() <= MAX_HASHED_RESTARTS
-            && self
-                .hashed
-                .as_ref()
-                .is_some_and(|keys| keys.len() < u16::MAX as usize)
     }
 
     /// True when no entry was added since the last reset.
@@ -185,27 +162,15 @@ impl BlockBuilder {
             out.extend_from_slice(&r.to_le_bytes());
         }
         let mut n = self.restarts.len() as u32;
-        if self.hash_index_fits() {
-            if let Some(keys) = &self.hashed {
-                let m = buckets_for(keys.len());
-                let mut buckets = vec![[BUCKET_EMPTY, 0u8]; m];
-                for &(hash, run) in keys {
-                    let mut b = hash.bucket(m);
-                    // There are more buckets than keys: a free one is always found.
-                    while buckets[b][0] != BUCKET_EMPTY {
-                        b = (b + 1) % m;
-                    }
-                    buckets[b] = [run, hash.tag()];
-                }
-                out.extend(buckets.iter().flatten());
-                out.extend_from_slice(&(m as u16).to_le_bytes());
+        if let Some(h) = &mut self.hashed {
+            if h.fits(self.restarts.len()) {
+                h.finish_into(&mut out);
                 n |= HASH_INDEX_FLAG;
+            } else {
+                h.clear();
             }
         }
         out.extend_from_slice(&n.to_le_bytes());
-        if let Some(keys) = &mut self.hashed {
-            keys.clear();
-        }
         self.restarts.clear();
         self.since_restart = 0;
         self.entries = 0;
@@ -213,13 +178,6 @@ impl BlockBuilder {
         self.last_entry_len = 0;
         (!too_large).then_some(out)
     }
-}
-
-/// Buckets of the hash index of a block with `keys` distinct user keys (fewer than
-/// `u16::MAX`): about 4 for every 3 keys, and always at least one more than the keys,
-/// so every probe sequence ends at an empty bucket.
-fn buckets_for(keys: usize) -> usize {
-    (keys + keys / 3).max(keys + 1).min(u16::MAX as usize)
 }
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -232,9 +190,8 @@ pub struct Block {
     data: Vec<u8>,
     restarts_offset: usize,
     num_restarts: usize,
-    /// Where the hash index's buckets start, and how many there are (0: no index).
-    buckets_offset: usize,
-    num_buckets: usize,
+    /// The data block's hash index (none in index blocks and version 1 tables).
+    hash: HashIndex,
 }
 
 impl std::fmt::Debug for Block {
@@ -258,37 +215,15 @@ impl Block {
         let n = (raw & !HASH_INDEX_FLAG) as usize;
         // Without a hash index the restart array ends at the count; with one, the
         // buckets and their number come between.
-        let (restarts_end, buckets_offset, num_buckets) = if raw & HASH_INDEX_FLAG == 0 {
-            (count_pos, count_pos, 0)
+        let hash = if raw & HASH_INDEX_FLAG == 0 {
+            HashIndex::default()
         } else {
-            if count_pos < 2 {
-                return fail(0, "block shorter than its hash index");
-            }
-            let m_pos = count_pos - 2;
-            let m = usize::from(u16::from_le_bytes([data[m_pos], data[m_pos + 1]]));
-            if m == 0 || 2 * m > m_pos {
-                return fail(m_pos, "hash index larger than the block");
-            }
-            if n == 0 || n > MAX_HASHED_RESTARTS {
-                return fail(count_pos, "hash index over too many restart points");
-            }
-            let buckets = m_pos - 2 * m;
-            let runs = || data[buckets..m_pos].iter().step_by(2);
-            if let Some(i) = runs().position(|&r| usize::from(r) >= n && r != BUCKET_EMPTY) {
-                return fail(buckets + 2 * i, "hash bucket names no restart point");
-            }
-            // Lookups stop at an empty bucket: there must be one. Empty buckets carry
-            // tag 0, so no byte of the index goes unchecked.
-            if !runs().any(|&r| r == BUCKET_EMPTY) {
-                return fail(buckets, "hash index without an empty bucket");
-            }
-            if let Some(i) = data[buckets..m_pos]
-                .chunks_exact(2)
-                .position(|b| b[0] == BUCKET_EMPTY && b[1] != 0)
-            {
-                return fail(buckets + 2 * i + 1, "empty hash bucket with a tag");
-            }
-            (buckets, buckets, m)
+            HashIndex::parse(&data, count_pos, n)?
+        };
+        let restarts_end = if hash.is_present() {
+            hash.offset
+        } else {
+            count_pos
         };
         if n > restarts_end / 4 {
             return fail(count_pos, "restart count larger than the block");
@@ -298,8 +233,7 @@ impl Block {
             data,
             restarts_offset,
             num_restarts: n,
-            buckets_offset,
-            num_buckets,
+            hash,
         };
         let mut prev: Option<usize> = None;
         for i in 0..n {
@@ -328,11 +262,8 @@ impl Block {
     /// the CPU caches (a hint, see `engine/prefetch.rs`).
     pub(crate) fn prefetch_restarts(&self, hash: KeyHash) {
         prefetch_byte(&self.data, self.restarts_offset);
-        if self.num_buckets > 0 {
-            prefetch_byte(
-                &self.data,
-                self.buckets_offset + 2 * hash.bucket(self.num_buckets),
-            );
+        if self.hash.is_present() {
+            prefetch_byte(&self.data, self.hash.home(hash));
         }
     }
 
@@ -344,8 +275,8 @@ impl Block {
         if self.num_restarts == 0 {
             return;
         }
-        if self.num_buckets > 0 {
-            if let Some(run) = self.candidate_runs(hash).next() {
+        if self.hash.is_present() {
+            if let Some(run) = self.hash.candidates(&self.data, hash).next() {
                 prefetch_byte(&self.data, self.restart(run));
             }
         } else {
@@ -400,9 +331,10 @@ impl Block {
             // `next` restart points start at or before this entry: it is in run
             // `next - 1`, which the key's probe sequence must name before it ends.
             if !same_key
-                && self.num_buckets > 0
+                && self.hash.is_present()
                 && !self
-                    .candidate_runs(KeyHash::of(&key))
+                    .hash
+                    .candidates(&self.data, KeyHash::of(&key))
                     .any(|run| run + 1 == next)
             {
                 return fail(pos, "hash index does not lead to the key's restart run");
@@ -452,13 +384,13 @@ impl Block {
         if n == 0 {
             return Ok(None);
         }
-        if self.num_buckets == 0 {
+        if !self.hash.is_present() {
             let start = self.restart(self.search_restarts(user_key, seq)?);
             return self.scan(start, usize::MAX, user_key, seq);
         }
         // Each run the hash index names for the key (almost always one) is scanned
         // until the key is found; a run ends the scan unless the key's versions go on.
-        for run in self.candidate_runs(hash) {
+        for run in self.hash.candidates(&self.data, hash) {
             let end = if run + 1 < n {
                 self.restart(run + 1)
             } else {
@@ -539,25 +471,6 @@ impl Block {
             }
         }
         Ok(lo)
-    }
-
-    /// The restart runs the hash index names for keys with `hash`'s tag along the
-    /// key's probe sequence (from its home bucket to the first empty one): the run of
-    /// the key's first version is among them if the block holds the key. Nothing
-    /// without an index.
-    fn candidate_runs(&self, hash: KeyHash) -> impl Iterator<Item = usize> + '_ {
-        let m = self.num_buckets;
-        let home = if m == 0 { 0 } else { hash.bucket(m) };
-        let tag = hash.tag();
-        // Block::new checked that an empty bucket exists, so the walk ends within m.
-        (0..m)
-            .map(move |i| {
-                let at = self.buckets_offset + 2 * ((home + i) % m);
-                (self.data[at], self.data[at + 1])
-            })
-            .take_while(|&(run, _)| run != BUCKET_EMPTY)
-            .filter(move |&(_, t)| t == tag)
-            .map(|(run, _)| usize::from(run))
     }
 }
 

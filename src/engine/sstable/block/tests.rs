@@ -141,7 +141,7 @@ proptest::proptest! {
             .collect();
         let plain = build(&entries, interval);
         let hashed = build_hashed(&entries, interval);
-        proptest::prop_assert!(hashed.num_buckets > 0);
+        proptest::prop_assert!(hashed.hash.is_present());
         hashed.check_restarts().expect("index agrees with the runs");
         let mut targets: Vec<(Vec<u8>, SeqNo)> = probes;
         for (k, s, _, _) in &flat {
@@ -175,7 +175,7 @@ fn damaged_hash_index_is_refused() {
         .collect();
     let block = build_hashed(&entries, 4);
     let data = block.data.clone();
-    let (first_bucket, m) = (block.buckets_offset, block.num_buckets);
+    let (first_bucket, m) = (block.hash.offset, block.hash.buckets);
     // A bucket naming a restart point the block does not have.
     let mut bad = data.clone();
     bad[first_bucket] = block.num_restarts as u8;
@@ -188,14 +188,14 @@ fn damaged_hash_index_is_refused() {
     // No empty bucket: a lookup could probe forever, so the block is refused.
     let mut bad = data.clone();
     for i in 0..m {
-        if bad[first_bucket + 2 * i] == BUCKET_EMPTY {
+        if bad[first_bucket + 2 * i] == hash_index::EMPTY {
             bad[first_bucket + 2 * i] = 0;
         }
     }
     assert!(Block::new(bad).is_err());
     // A bucket sending its key to another run parses, and the check finds it.
     let used = (0..m)
-        .find(|&i| data[first_bucket + 2 * i] != BUCKET_EMPTY)
+        .find(|&i| data[first_bucket + 2 * i] != hash_index::EMPTY)
         .expect("a used bucket");
     let mut bad = data.clone();
     let run = data[first_bucket + 2 * used];

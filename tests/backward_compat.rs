@@ -49,16 +49,28 @@ fn a_version_1_database_opens_and_reads_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(&fixture, dir.path());
     let db = Db::open(dir.path(), Options::default()).expect("open the v1 fixture");
+    reads_back(&db, expected);
+}
+
+/// Checks that `db` holds `fixture:0000..0299` as `want` says (by `get`, by one batched
+/// read and by a full scan), the 20 `wal:` keys, and verifies clean.
+fn reads_back(db: &Db, want: impl Fn(u32) -> Option<String>) {
     for i in 0..300u32 {
         let got = db.get(format!("fixture:{i:04}")).expect("get");
-        assert_eq!(got, expected(i).map(String::into_bytes), "fixture:{i:04}");
+        assert_eq!(got, want(i).map(String::into_bytes), "fixture:{i:04}");
+    }
+    let keys: Vec<String> = (0..300u32).map(|i| format!("fixture:{i:04}")).collect();
+    let many = db.snapshot().get_many_versioned(&keys).expect("get_many");
+    for (i, found) in many.into_iter().enumerate() {
+        let want = want(i as u32).map(String::into_bytes);
+        assert_eq!(found.map(|(_, v)| v), want, "{}", keys[i]);
     }
     for i in 0..20u32 {
         let got = db.get(format!("wal:{i:02}")).expect("get");
         assert_eq!(got, Some(format!("unflushed{i}").into_bytes()));
     }
     let all: Vec<_> = db.iter().expect("iter").map(|r| r.expect("item")).collect();
-    let live = (0..300u32).filter(|&i| expected(i).is_some()).count() + 20;
+    let live = (0..300u32).filter(|&i| want(i).is_some()).count() + 20;
     assert_eq!(all.len(), live);
     assert!(db.verify().ok);
     assert!(db.stats().quarantined.is_empty());
@@ -95,26 +107,7 @@ fn a_database_with_version_2_tables_opens_and_reads_back() {
             expected(i)
         }
     };
-    for i in 0..300u32 {
-        let got = db.get(format!("fixture:{i:04}")).expect("get");
-        assert_eq!(got, want(i).map(String::into_bytes), "fixture:{i:04}");
-    }
-    let keys: Vec<String> = (0..300u32).map(|i| format!("fixture:{i:04}")).collect();
-    let snap = db.snapshot();
-    let many = snap.get_many_versioned(&keys).expect("get_many");
-    for (i, found) in many.into_iter().enumerate() {
-        let want = want(i as u32).map(String::into_bytes);
-        assert_eq!(found.map(|(_, v)| v), want, "{}", keys[i]);
-    }
-    for i in 0..20u32 {
-        let got = db.get(format!("wal:{i:02}")).expect("get");
-        assert_eq!(got, Some(format!("unflushed{i}").into_bytes()));
-    }
-    let all: Vec<_> = db.iter().expect("iter").map(|r| r.expect("item")).collect();
-    let live = (0..300u32).filter(|&i| want(i).is_some()).count() + 20;
-    assert_eq!(all.len(), live);
-    assert!(db.verify().ok);
-    assert!(db.stats().quarantined.is_empty());
+    reads_back(&db, want);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Unit tests of the block format: building, parsing, walking and point reads.
 
 use super::*;
+use std::sync::Arc;
 
 /// A seek target and the (user key, seq) it must land on, if any.
 type SeekCase<'a> = (&'a [u8], SeqNo, Option<(&'a [u8], SeqNo)>);

@@ -107,6 +107,20 @@ impl BlockBuilder {
 
     /// Appends one entry. The caller guarantees internal-key order.
     pub fn add(&mut self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+        self.add_hashed(user_key, None, seq, kind, value);
+    }
+
+    /// [`add`](BlockBuilder::add) for a caller that already hashed the key (a table
+    /// writer hashes each user key once, for its filter and this block's hash index).
+    /// `hash`, if given, must be `KeyHash::of(user_key)`.
+    pub fn add_hashed(
+        &mut self,
+        user_key: &[u8],
+        hash: Option<KeyHash>,
+        seq: SeqNo,
+        kind: ValueKind,
+        value: &[u8],
+    ) {
         let restart = self.entries == 0
             || self.since_restart >= self.restart_interval
             || self.last_entry_len >= LARGE_ENTRY;
@@ -121,7 +135,8 @@ impl BlockBuilder {
         };
         if let Some(hashed) = &mut self.hashed {
             if self.entries == 0 || self.last_key != user_key {
-                hashed.add(KeyHash::of(user_key), self.restarts.len() - 1);
+                let hash = hash.unwrap_or_else(|| KeyHash::of(user_key));
+                hashed.add(hash, self.restarts.len() - 1);
             }
         }
         let unshared = &user_key[shared..];

@@ -30,10 +30,17 @@ impl BloomBuilder {
         }
     }
 
-    /// Records one distinct user key.
+    /// Records one distinct user key (tests; the table writer hashes each key once and
+    /// calls [`add_hash`](BloomBuilder::add_hash)).
+    #[cfg(test)]
     pub fn add_key(&mut self, user_key: &[u8]) {
+        self.add_hash(KeyHash::of(user_key));
+    }
+
+    /// Records one distinct user key by its hash (`KeyHash::of` the key).
+    pub fn add_hash(&mut self, hash: KeyHash) {
         if self.bits_per_key > 0 {
-            self.hashes.push(KeyHash::of(user_key));
+            self.hashes.push(hash);
         }
     }
 

@@ -15,6 +15,7 @@ use super::block::{block_trailer, BlockBuilder, BLOCK_TRAILER_LEN};
 use super::bloom::BloomBuilder;
 use super::footer::{BlockHandle, Footer};
 use super::properties::TableProperties;
+use crate::engine::bloom::KeyHash;
 use crate::engine::error::{Error, Result};
 use crate::engine::types::{compare_internal, SeqNo, ValueKind};
 
@@ -91,6 +92,9 @@ pub struct TableWriter {
     props: TableProperties,
     /// Last version added, to check the order and to key the index entry.
     last: Option<(Vec<u8>, SeqNo, ValueKind)>,
+    /// Hash of the last user key, computed once per key for the filter and the data
+    /// block's hash index.
+    last_hash: Option<KeyHash>,
     /// Set after a failed write: the file's contents are unknown.
     failed: bool,
 }
@@ -119,6 +123,7 @@ impl TableWriter {
             offset: 0,
             props: TableProperties::default(),
             last: None,
+            last_hash: None,
             failed: false,
         })
     }
@@ -150,11 +155,14 @@ impl TableWriter {
             ));
         };
         if new_user_key {
-            self.bloom.add_key(user_key);
+            let hash = KeyHash::of(user_key);
+            self.bloom.add_hash(hash);
+            self.last_hash = Some(hash);
         }
         self.props.record(user_key, seq, kind, value.len());
 
-        self.data_block.add(user_key, seq, kind, value);
+        self.data_block
+            .add_hashed(user_key, self.last_hash, seq, kind, value);
         match &mut self.last {
             Some((last_key, last_seq, last_kind)) => {
                 if new_user_key {
